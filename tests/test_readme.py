@@ -1,0 +1,32 @@
+"""README's Quick start stays true: CI runs the README's own test command."""
+
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _quick_start_commands():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(?:bash|sh)?\n(.*?)\n```", section, flags=re.S)
+
+
+def test_quick_start_has_exactly_two_commands():
+    commands = _quick_start_commands()
+    assert len(commands) == 2, commands
+    for command in commands:
+        assert "\n" not in command.strip(), "each Quick start command is one line to copy"
+
+
+def test_ci_runs_the_readme_test_command():
+    setup_and_test = _quick_start_commands()[1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    install = re.search(r'pip install (?:--quiet )?(-e "\.\[test\]")', ci).group(1)
+    assert f"pip install {install}" in setup_and_test
+    test_command = setup_and_test.rsplit("&&", 1)[1].strip()
+    assert test_command in ci.splitlines()
+
+
+def test_main_job_command_is_the_offline_demo():
+    assert _quick_start_commands()[0].endswith("python -m gradcam_keras --demo")
