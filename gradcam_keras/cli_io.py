@@ -1,0 +1,150 @@
+"""Files for the command line tool: which inputs, where outputs go, atomic writes, progress.
+
+Nothing here imports TensorFlow, so bad paths are reported before any model is loaded.
+"""
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+
+from gradcam_keras.errors import InputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                  ".pgm", ".pbm", ".pnm", ".jfif")
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".tif", ".tiff", ".webp")
+DEFAULT_OUTPUT_DIR = "gradcam_output"
+
+
+def collect_inputs(paths):
+    """Expand files and directories into the list of image files to explain.
+
+    A directory contributes its image files (by suffix, not recursively, sorted). A file named
+    explicitly is kept whatever its suffix; it is checked when it is read.
+
+    Raises:
+        InputError: a path does not exist, or a directory holds no image.
+    """
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(entry.path for entry in os.scandir(path)
+                           if entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES))
+            if not found:
+                raise InputError(f"directory {path!r} holds no image file (looked for "
+                                 f"{', '.join(IMAGE_SUFFIXES[:8])}, ...); pass image files or "
+                                 "another directory")
+            files.extend(found)
+        elif os.path.exists(path):
+            files.append(path)
+        else:
+            raise InputError(f"input {path!r} does not exist; check the path")
+    return files
+
+
+def plan_outputs(output, names, inputs=()):
+    """Decide the figure path of each input.
+
+    Args:
+        output: the ``--output`` value: None (``gradcam_output/``), a directory, or a figure
+            file (suffix in ``FIGURE_SUFFIXES``) when there is one input.
+        names: one base name per input (``"cat"`` for ``cat.jpg``).
+        inputs: input file paths, which are never overwritten.
+
+    Returns:
+        list of figure paths; their directories exist and are writable.
+
+    Raises:
+        InputError: a file output for several inputs, an unwritable place, or an output that
+            would replace an input.
+    """
+    output = DEFAULT_OUTPUT_DIR if output is None else os.fspath(output)
+    as_file = output.lower().endswith(FIGURE_SUFFIXES) and not os.path.isdir(output)
+    if as_file and len(names) != 1:
+        raise InputError(f"--output {output!r} names one file but there are {len(names)} "
+                         "inputs; pass a directory")
+    paths = [output] if as_file else _unique_paths(output, names)
+    _ensure_writable_dir(os.path.dirname(paths[0]) or ".")
+    taken = {os.path.realpath(p) for p in inputs}
+    for path in paths:
+        if os.path.realpath(path) in taken:
+            raise InputError(f"output {path!r} would overwrite an input file; choose another "
+                             "--output")
+        if os.path.isdir(path):
+            raise InputError(f"output {path!r} is a directory; choose another --output")
+    return paths
+
+
+def _unique_paths(directory, names):
+    paths, seen = [], {}
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        suffix = "" if count == 0 else f"_{count + 1}"
+        paths.append(os.path.join(directory, f"{name}{suffix}_gradcam.png"))
+    return paths
+
+
+def _ensure_writable_dir(directory):
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise InputError(f"cannot write to output directory {directory!r} ({reason}); pass a "
+                         "writable --output") from error
+
+
+def companion(figure_path, suffix):
+    """Return the path beside a figure for another output (``x.png`` -> ``x.npy``)."""
+    return os.path.splitext(figure_path)[0] + suffix
+
+
+def atomic_write(path, write):
+    """Write a file so readers see the old file or the complete new one, never a partial one.
+
+    ``write(tmp_path)`` writes a temporary file in the same directory, which then replaces
+    ``path`` with ``os.replace`` (atomic on POSIX and Windows).
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    suffix = os.path.splitext(name)[1]
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr: ``[#####-----] 12/24 images, 3.1 s/image``.
+
+    Args:
+        total: number of steps.
+        stream: where to draw. Defaults to ``sys.stderr``.
+        enabled: draw nothing when False.
+    """
+
+    def __init__(self, total, stream=None, enabled=True, width=30):
+        self.total, self.done, self.width = total, 0, width
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self._start = time.perf_counter()
+
+    def advance(self, steps=1):
+        """Record finished steps and redraw."""
+        self.done += steps
+        if not self.enabled:
+            return
+        filled = int(self.width * self.done / max(self.total, 1))
+        rate = (time.perf_counter() - self._start) / max(self.done, 1)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {self.done}/{self.total} images, {rate:.2f} s/image")
+        if self.done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()

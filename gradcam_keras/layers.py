@@ -1,0 +1,256 @@
+"""Finding layers by path in (nested) Keras models, and the arithmetic of convolutional layers.
+
+A layer path names a layer inside nested models with ``/``: ``"vgg19/block5_conv4"`` is the
+layer ``block5_conv4`` of the sub-model ``vgg19``. Keras forbids ``/`` in layer names, so the
+path is unambiguous.
+"""
+
+import dataclasses
+import math
+
+import keras
+
+from gradcam_keras.errors import InputError
+
+CONV_TYPES = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+)
+_MAX_LISTED = 12  # an error message lists at most this many valid layers
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRef:
+    """A layer found by path: the path and the chain of objects from the outer model to it.
+
+    Attributes:
+        path: ``"outer_submodel/.../layer"`` relative to the model searched.
+        chain: the nested models along the path, then the layer itself (``chain[-1]``).
+    """
+
+    path: str
+    chain: tuple
+
+    @property
+    def layer(self):
+        """The layer the path names."""
+        return self.chain[-1]
+
+
+def walk_layers(model, prefix="", chain=()):
+    """Yield a ``LayerRef`` for every layer of ``model``, depth first, in graph order.
+
+    Nested models are yielded themselves and then their layers. Input layers are skipped.
+
+    Args:
+        model: a Keras model.
+        prefix: path of ``model`` inside an outer model (used by the recursion).
+        chain: objects from the outer model down to ``model`` (used by the recursion).
+
+    Yields:
+        LayerRef for each layer.
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        ref = LayerRef(prefix + layer.name, chain + (layer,))
+        yield ref
+        if isinstance(layer, keras.Model):
+            yield from walk_layers(layer, ref.path + "/", ref.chain)
+
+
+def conv_layers(model):
+    """Return the ``LayerRef`` of every convolutional layer of ``model``, nested ones included."""
+    return [ref for ref in walk_layers(model) if isinstance(ref.layer, CONV_TYPES)]
+
+
+def output_shape(layer):
+    """Return the output shape of a built layer, or None when Keras cannot tell (shared layer)."""
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError):
+        return None
+
+
+def spatial_layers(model):
+    """Return the refs of layers that output a feature map ``[batch, height, width, channels]``."""
+    return [ref for ref in walk_layers(model) if _is_spatial(output_shape(ref.layer))]
+
+
+def _is_spatial(shape):
+    return shape is not None and len(shape) == 4
+
+
+def _valid_layers_hint(model):
+    names = [ref.path for ref in conv_layers(model)] or [ref.path for ref in spatial_layers(model)]
+    if not names:
+        return "the model has no convolutional layer"
+    shown = names[-_MAX_LISTED:]
+    more = f"... ({len(names) - len(shown)} more), " if len(names) > len(shown) else ""
+    return "valid convolutional layers: " + more + ", ".join(shown)
+
+
+def resolve_layer(model, path):
+    """Find the layer that ``path`` names.
+
+    Args:
+        model: a Keras model.
+        path: a layer name, or names joined with ``/`` through nested models.
+
+    Returns:
+        LayerRef of the layer.
+
+    Raises:
+        InputError: when no layer has that path; the message lists the valid ones.
+        TypeError: when ``path`` is not a string.
+
+    Example:
+        >>> resolve_layer(model, "vgg19/block5_conv4").layer.name
+        'block5_conv4'
+    """
+    if not isinstance(path, str):
+        raise TypeError(f"`layer` must be a layer name (str), got {type(path).__name__}: {path!r}")
+    current, chain = model, ()
+    for depth, name in enumerate(path.split("/")):
+        found = _find_child(current, name)
+        if found is None:
+            parent = "/".join(path.split("/")[:depth])
+            where = "the model" if depth == 0 else f"sub-model {parent!r}"
+            raise InputError(
+                f"layer {path!r} not found: {where} has no layer named {name!r}; "
+                f"{_valid_layers_hint(model)}"
+            )
+        chain += (found,)
+        current = found
+    return LayerRef(path, chain)
+
+
+def _find_child(model, name):
+    if not isinstance(model, keras.Model):
+        return None
+    return next((layer for layer in model.layers if layer.name == name), None)
+
+
+def default_layer(model):
+    """Return the path of the last convolutional layer of ``model`` (nested models searched).
+
+    Raises:
+        InputError: when the model has no convolutional layer.
+    """
+    refs = conv_layers(model)
+    if not refs:
+        raise InputError(
+            f"model {model.name!r} has no convolutional layer, so Grad-CAM has no feature map "
+            "to weight; pass `layer=` naming a layer whose output is [batch, height, width, "
+            "channels]"
+        )
+    return refs[-1].path
+
+
+def check_spatial(model, ref):
+    """Check that the layer outputs a 4-D feature map; raise an InputError saying why if not."""
+    layer = ref.layer
+    if getattr(layer, "data_format", "channels_last") == "channels_first":
+        raise InputError(
+            f"layer {ref.path!r} is channels_first; Grad-CAM here expects channels_last feature "
+            "maps [batch, height, width, channels] (Keras's default on TensorFlow)"
+        )
+    shape = output_shape(layer)
+    if shape is not None and not _is_spatial(shape):
+        raise InputError(
+            f"layer {ref.path!r} ({type(layer).__name__}) cannot be used: its output has shape "
+            f"{shape}, not a feature map [batch, height, width, channels]; Grad-CAM weights each "
+            f"channel of a convolutional feature map by its pooled gradient; "
+            f"{_valid_layers_hint(model)}"
+        )
+
+
+def conv_output_size(size, kernel, stride=1, padding="valid", dilation=1):
+    """Return the output length of a convolution along one axis.
+
+    ``"valid"``: ``floor((n - d*(k-1) - 1) / s) + 1``; ``"same"``: ``ceil(n / s)``.
+
+    Args:
+        size: input length ``n``.
+        kernel: kernel length ``k``.
+        stride: stride ``s``.
+        padding: ``"valid"`` or ``"same"``.
+        dilation: dilation rate ``d``.
+
+    Returns:
+        int, the output length.
+
+    Example:
+        >>> conv_output_size(200, 5)
+        196
+    """
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_param_count(layer, in_channels=None):
+    """Return the parameter count of a convolutional layer from its formula, and the formula.
+
+    - convolution and transposed convolution: ``N = K1*K2*F*C/groups + F``
+    - depthwise: ``N = K1*K2*C*M + C*M`` (``M`` the depth multiplier)
+    - separable: ``N = K1*K2*C*M + C*M*F + F``
+
+    The bias term is dropped when ``use_bias=False``; 1-D and 3-D kernels have 1 or 3 ``K``s.
+
+    Args:
+        layer: a built Keras convolutional layer (one of ``CONV_TYPES``).
+        in_channels: the input channel count ``C``; read from the layer's input if None.
+
+    Returns:
+        (count, formula) where formula is e.g. ``"5*5*10*3 + 10"``.
+
+    Example:
+        >>> conv_param_count(keras.layers.Conv2D(10, 5), in_channels=3)
+        (760, '5*5*10*3 + 10')
+    """
+    C = int(in_channels if in_channels is not None else layer.input.shape[-1])
+    K = tuple(layer.kernel_size)
+    ks = "*".join(str(k) for k in K)
+    bias = bool(layer.use_bias)
+    if isinstance(layer, (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)):
+        M, F = layer.depth_multiplier, layer.filters
+        count = math.prod(K) * C * M + C * M * F + (F if bias else 0)
+        return count, f"{ks}*{C}*{M} + {C}*{M}*{F}" + (f" + {F}" if bias else "")
+    if isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)):
+        M = layer.depth_multiplier
+        count = math.prod(K) * C * M + (C * M if bias else 0)
+        return count, f"{ks}*{C}*{M}" + (f" + {C}*{M}" if bias else "")
+    F, groups = layer.filters, getattr(layer, "groups", 1)
+    count = math.prod(K) * F * (C // groups) + (F if bias else 0)
+    channels = f"({C}/{groups})" if groups > 1 else f"{C}"
+    return count, f"{ks}*{F}*{channels}" + (f" + {F}" if bias else "")
+
+
+def describe_conv_layers(model):
+    """Return one row per convolutional layer: path, type, kernel, output shape, params, formula.
+
+    Returns:
+        list of dicts with keys ``path``, ``type``, ``kernel``, ``output_shape``, ``params``
+        (from the formula) and ``formula``.
+    """
+    rows = []
+    for ref in conv_layers(model):
+        count, formula = conv_param_count(ref.layer)
+        rows.append({
+            "path": ref.path,
+            "type": type(ref.layer).__name__,
+            "kernel": "x".join(str(k) for k in ref.layer.kernel_size),
+            "output_shape": output_shape(ref.layer),
+            "params": count,
+            "formula": formula,
+        })
+    return rows

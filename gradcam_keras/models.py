@@ -1,0 +1,236 @@
+"""Models by name or file, their weights and preprocessing, and ImageNet class names offline.
+
+ImageNet weights come from Keras's cache (``$KERAS_HOME/models``, by default
+``~/.keras/models``), where Keras downloads them on first use. The cache is checked before Keras
+is asked, so a machine without the file and without a network gets a clear message at once
+instead of a download attempt. Class names ship with this package
+(``data/imagenet_class_index.json``, the same file Keras downloads for ``decode_predictions``).
+"""
+
+import dataclasses
+import functools
+import importlib.resources
+import json
+import os
+
+import keras
+import numpy as np
+
+from gradcam_keras.errors import InputError
+
+# name: (constructor in keras.applications, preprocessing mode, input size, ImageNet weights file)
+CLASSIFIERS = {
+    "vgg16": ("VGG16", "caffe", 224, "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+    "vgg19": ("VGG19", "caffe", 224, "vgg19_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet50": ("ResNet50", "caffe", 224, "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet101": ("ResNet101", "caffe", 224, "resnet101_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet152": ("ResNet152", "caffe", 224, "resnet152_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet50v2": ("ResNet50V2", "tf", 224, "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"),
+    "xception": ("Xception", "tf", 299, "xception_weights_tf_dim_ordering_tf_kernels.h5"),
+    "inceptionv3": ("InceptionV3", "tf", 299,
+                    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
+    "mobilenet": ("MobileNet", "tf", 224, "mobilenet_1_0_224_tf.h5"),
+    "mobilenetv2": ("MobileNetV2", "tf", 224,
+                    "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+    "densenet121": ("DenseNet121", "torch", 224,
+                    "densenet121_weights_tf_dim_ordering_tf_kernels.h5"),
+    "efficientnetb0": ("EfficientNetB0", "none", 224, "efficientnetb0.h5"),
+    "convnext_tiny": ("ConvNeXtTiny", "none", 224, "convnext_tiny.h5"),
+}
+PREPROCESSING = ("caffe", "tf", "torch", "unit", "none")
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model ready for the pipeline.
+
+    Attributes:
+        model: the Keras model.
+        name: registry name or file path.
+        preprocess_input: function on float32 ``[batch, H, W, 3]`` 0-255 images, or None.
+        input_size: ``(height, width)`` the images are resized to.
+    """
+
+    model: keras.Model
+    name: str
+    preprocess_input: object
+    input_size: tuple
+
+
+def preprocess_function(mode):
+    """Return the preprocessing for a mode of ``PREPROCESSING``, or None for ``"none"``.
+
+    ``caffe``: RGB to BGR and ImageNet means subtracted (VGG, ResNet); ``tf``: scaled to
+    ``[-1, 1]``; ``torch``: scaled to ``[0, 1]`` and standardised per channel; ``unit``: divided
+    by 255; ``none``: 0-255 unchanged (models that preprocess inside themselves).
+    """
+    if mode not in PREPROCESSING:
+        raise InputError(f"preprocessing must be one of {PREPROCESSING}, got {mode!r}")
+    if mode == "none":
+        return None
+    if mode == "unit":
+        return lambda x: x / 255.0
+    return functools.partial(keras.applications.imagenet_utils.preprocess_input, mode=mode)
+
+
+def keras_home():
+    """Return the directory Keras caches downloads in (``$KERAS_HOME``, else ``~/.keras``)."""
+    if "KERAS_HOME" in os.environ:
+        return os.environ["KERAS_HOME"]
+    return os.path.join(os.path.expanduser("~"), ".keras")
+
+
+def cached_weights(filename):
+    """Return the path of ``filename`` in Keras's model cache, or None when it is not there."""
+    # Keras falls back to /tmp/.keras when the home directory is not writable.
+    for base in (keras_home(), os.path.join("/tmp", ".keras")):
+        path = os.path.join(base, "models", filename)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def load_model(spec="vgg19", weights="imagenet", preprocessing=None):
+    """Load a classifier by ``keras.applications`` name, or a saved model file.
+
+    Named models are built with ``classifier_activation=None`` (scores before the softmax).
+
+    Args:
+        spec: a name of ``CLASSIFIERS`` or the path of a ``.keras``/``.h5`` model file.
+        weights: ``"imagenet"`` (named models: from Keras's cache; model files: their own
+            weights), the path of a weights file for that architecture, or None (named
+            models: random initial weights; model files: their own).
+        preprocessing: a mode of ``PREPROCESSING``; defaults to the named model's, and to
+            ``"none"`` for model files.
+
+    Returns:
+        LoadedModel.
+
+    Raises:
+        InputError: unknown name, unreadable file, missing ImageNet weights (the message says
+            where Keras caches them), or a weights file that does not fit the model.
+    """
+    if spec in CLASSIFIERS:
+        constructor, mode, size, filename = CLASSIFIERS[spec]
+        model = _build_named(spec, constructor, weights, filename)
+        return LoadedModel(model, spec, preprocess_function(preprocessing or mode), (size, size))
+    if os.path.isfile(os.fspath(spec)):
+        model = _load_file(os.fspath(spec))
+        if weights not in ("imagenet", None):
+            _load_weights(model, weights, os.path.basename(spec))
+        shape = model.inputs[0].shape
+        size = (shape[1] or 224, shape[2] or 224)
+        return LoadedModel(model, os.fspath(spec), preprocess_function(preprocessing or "none"),
+                           size)
+    raise InputError(f"unknown model {spec!r}: choose one of {', '.join(CLASSIFIERS)}, or pass "
+                     "the path of a saved .keras model file")
+
+
+def _build_named(spec, constructor, weights, filename):
+    build = getattr(keras.applications, constructor)
+    if weights == "imagenet":
+        if cached_weights(filename) is None:
+            raise InputError(
+                f"ImageNet weights for {spec} are not in Keras's cache and cannot be downloaded "
+                f"here: put {filename} at {os.path.join(keras_home(), 'models', filename)} "
+                "($KERAS_HOME/models, default ~/.keras/models), or pass --weights PATH")
+        try:
+            return build(weights="imagenet", classifier_activation=None)
+        except Exception as error:  # a cached file that is corrupt makes Keras re-download
+            raise InputError(f"ImageNet weights for {spec} in Keras's cache could not be "
+                             f"loaded ({_first_line(error)}); delete the cached {filename} "
+                             "and put a good copy there, or pass --weights PATH") from error
+    model = build(weights=None, classifier_activation=None)
+    if weights is not None:
+        _load_weights(model, weights, spec)
+    return model
+
+
+def _load_file(path):
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:
+        raise InputError(f"cannot load model file {path!r} ({_first_line(error)}); pass a "
+                         "model saved with model.save('name.keras')") from error
+
+
+def _load_weights(model, weights, name):
+    path = os.fspath(weights)
+    if not os.path.isfile(path):
+        raise InputError(f"weights file {path!r} does not exist; pass --weights imagenet or "
+                         "the path of a weights file for this model")
+    try:
+        model.load_weights(path)
+    except Exception as error:
+        raise InputError(f"weights file {path!r} does not fit model {name} "
+                         f"({_first_line(error)}); pass weights saved from the same "
+                         "architecture") from error
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_class_index():
+    """Return Keras's ImageNet index ``{"0": ["n01440764", "tench"], ...}`` from the package."""
+    data = importlib.resources.files("gradcam_keras") / "data" / "imagenet_class_index.json"
+    return json.loads(data.read_text(encoding="utf-8"))
+
+
+def imagenet_class_names():
+    """Return the 1000 ImageNet class names in Keras's order (``[242] == "boxer"``)."""
+    index = imagenet_class_index()
+    return [index[str(i)][1] for i in range(len(index))]
+
+
+def load_class_names(path):
+    """Read class names from a file: a JSON list, a Keras-style index, or one name per line.
+
+    Raises:
+        InputError: the file is missing or cannot be parsed.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise InputError(f"cannot read class names file {path!r} ({error.strerror}); "
+                         "check the path") from error
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(data, list):
+        return [str(name) for name in data]
+    if isinstance(data, dict) and all(k.isdigit() for k in data):
+        return [_label(data[str(i)]) for i in range(len(data))]
+    raise InputError(f"class names file {path!r} must hold a JSON list, a Keras-style index "
+                     "{\"0\": [id, name], ...}, or one name per line")
+
+
+def _label(entry):
+    return str(entry[-1]) if isinstance(entry, list) else str(entry)
+
+
+def class_names_for(num_classes, path=None):
+    """Return class names for a model: from ``path``, ImageNet's for 1000 classes, or numbers."""
+    if path is not None:
+        names = load_class_names(path)
+        if len(names) != num_classes:
+            raise InputError(f"class names file {path!r} has {len(names)} names, the model "
+                             f"scores {num_classes} classes")
+        return names
+    if num_classes == 1000:
+        return imagenet_class_names()
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+def top_predictions(logits, names, k=5):
+    """Return the ``k`` best classes of one image: dicts with index, name, logit, probability."""
+    logits = np.asarray(logits, dtype=np.float64)
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    best = np.argsort(-logits, kind="stable")[:k]
+    return [{"index": int(i), "name": names[i], "logit": float(logits[i]),
+             "probability": float(probs[i])} for i in best]
