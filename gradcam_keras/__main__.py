@@ -7,8 +7,10 @@ been checked, so those errors come back at once.
 
 import argparse
 import json
+import logging
 import sys
 import traceback
+import warnings
 
 from gradcam_keras.errors import InputError
 
@@ -99,7 +101,12 @@ def main(argv=None):
     """
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always" if args.debug else "ignore")
+            code = _run(args)
+        for warning in caught:  # only with --debug: stderr is otherwise for our own lines
+            _say(f"warning: {warning.category.__name__}: {warning.message}")
+        return code
     except InputError as error:
         _say(f"error: {error}")
         return 2
@@ -168,6 +175,7 @@ def _import_tensorflow_quietly():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def _base_name(path):
