@@ -1,0 +1,202 @@
+"""Input checking for ``odeint`` and ``odeint_adjoint``: once, at the boundary.
+
+Each check raises ``TypeError`` or ``ValueError`` naming the argument, what was
+expected, what was received and how to fix it. Values known when the graph is
+built are checked in Python; values only known at run time (a symbolic ``t``)
+get a run-time assertion instead.
+"""
+
+import math
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from ode_keras import _tuple_ops
+
+
+def check_func(func):
+    """``func`` must be callable as ``func(t, y)``."""
+    if not callable(func):
+        raise TypeError(
+            "func must be callable as func(t, y) -> dy/dt (a function, or a Keras layer or "
+            f"model), got {type(func).__name__}: {func!r}."
+        )
+
+
+def as_state(y0):
+    """Return ``(components, is_tuple)``: ``y0`` as a tuple of floating tensors."""
+    is_tuple = isinstance(y0, (tuple, list))
+    parts = tuple(y0) if is_tuple else (y0,)
+    if is_tuple and not parts:
+        raise ValueError("y0 must be a tensor or a non-empty tuple of tensors, got ().")
+    tensors = []
+    for i, part in enumerate(parts):
+        name = f"y0[{i}]" if is_tuple else "y0"
+        try:
+            tensor = tf.convert_to_tensor(part)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be convertible to a tensor, got {part!r}.") from error
+        if not tensor.dtype.is_floating:
+            raise TypeError(
+                f"{name} must have a floating dtype (float16/32/64), got {tensor.dtype.name}; "
+                f"cast it, e.g. tf.cast({name}, tf.float32)."
+            )
+        tensors.append(tensor)
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) > 1:
+        raise TypeError(
+            "all components of y0 must share one floating dtype, got "
+            f"{[t.dtype.name for t in tensors]}; cast them to one dtype."
+        )
+    return tuple(tensors), is_tuple
+
+
+def as_times(t, dtype):
+    """Return ``(t, direction)``: ``t`` as a 1-D tensor of ``dtype``; direction is +1 or -1.
+
+    ``direction`` is a Python int when ``t`` is known now, else a scalar tensor.
+    """
+    t = tf.convert_to_tensor(t)
+    if not (t.dtype.is_floating or t.dtype.is_integer):
+        raise TypeError(f"t must be a 1-D tensor of real times, got dtype {t.dtype.name}.")
+    t = tf.cast(t, dtype)
+    if t.shape.rank != 1 or t.shape[0] is None:
+        raise ValueError(
+            "t must be a 1-D tensor of output times with a static length, got shape "
+            f"{t.shape}; pass e.g. tf.constant([0.0, 1.0])."
+        )
+    if t.shape[0] < 2:
+        raise ValueError(
+            f"t must hold at least 2 times (the start and an output time), got {t.shape[0]}: "
+            "ys[0] is y0 at t[0], and the solve runs to t[-1]."
+        )
+    value = tf.get_static_value(t)
+    if value is not None:
+        return t, _static_direction(np.asarray(value))
+    steps = t[1:] - t[:-1]
+    direction = tf.sign(t[-1] - t[0])
+    tf.debugging.Assert(
+        tf.reduce_all(direction * steps > 0) & tf.reduce_all(tf.math.is_finite(t)),
+        ["t must be finite and strictly increasing or strictly decreasing; got t =", t],
+    )
+    return t, direction
+
+
+def _static_direction(value):
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"t must hold finite times, got {value}.")
+    steps = np.diff(value)
+    if np.all(steps > 0):
+        return 1
+    if np.all(steps < 0):
+        return -1
+    raise ValueError(
+        f"t must be strictly increasing or strictly decreasing, got {value}; sort it and "
+        "drop repeated times."
+    )
+
+
+def check_tolerance(name, value):
+    """``rtol`` and ``atol`` must be positive; returns the value."""
+    static = tf.get_static_value(tf.convert_to_tensor(value)) if tf.is_tensor(value) else value
+    if static is None:
+        return value
+    if not isinstance(static, numbers.Real | np.floating | np.ndarray) or np.ndim(static) != 0:
+        raise TypeError(f"{name} must be a positive real number, got {value!r}.")
+    if not (static > 0 and math.isfinite(static)):
+        raise ValueError(
+            f"{name} must be positive and finite, got {name}={static}; typical values are "
+            "rtol=1e-7, atol=1e-9 (for a purely relative tolerance use a tiny atol)."
+        )
+    return value
+
+
+def check_derivative(f0, y0, is_tuple):
+    """``func(t0, y0)`` must have the structure, shapes and dtype of ``y0``."""
+    if is_tuple != isinstance(f0, (tuple, list)) or (is_tuple and len(f0) != len(y0)):
+        expected = f"a tuple of {len(y0)} tensors" if is_tuple else "a single tensor"
+        received = type(f0).__name__
+        if isinstance(f0, (tuple, list)):
+            received += f" of length {len(f0)}"
+        raise TypeError(
+            f"func(t, y) must return dy/dt with the structure of y0 ({expected}), got "
+            f"{received}."
+        )
+    parts = tuple(f0) if is_tuple else (f0,)
+    for i, (f, y) in enumerate(zip(parts, y0)):
+        where = f"[{i}]" if is_tuple else ""
+        f = tf.convert_to_tensor(f)
+        if f.dtype != y.dtype:
+            raise TypeError(
+                f"func(t, y){where} returned dtype {f.dtype.name} but y0{where} has dtype "
+                f"{y.dtype.name}; make func return the state's dtype."
+            )
+        if not f.shape.is_compatible_with(y.shape):
+            raise ValueError(
+                f"func(t, y){where} returned shape {f.shape} but y0{where} has shape {y.shape}; "
+                "dy/dt must have the shape of the state."
+            )
+    return tuple(tf.convert_to_tensor(f) for f in parts)
+
+
+def check_options(method, solver, options):
+    """Validate ``options`` for ``solver``; returns a complete dict with defaults filled in."""
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise TypeError(f"options must be a dict or None, got {type(options).__name__}.")
+    unknown = sorted(set(options) - set(solver.option_names))
+    if unknown:
+        raise ValueError(
+            f"Unknown options {unknown} for method {method!r}; valid options are "
+            f"{sorted(solver.option_names)}."
+        )
+    full = {"max_num_steps": 100_000, **options}
+    _check_positive_int("max_num_steps", full["max_num_steps"])
+    if "step_size" in solver.option_names:
+        return _check_fixed_step_options(method, full)
+    return _check_adaptive_options(full)
+
+
+def _check_fixed_step_options(method, options):
+    step_size, grid = options.get("step_size"), options.get("grid")
+    if (step_size is None) == (grid is None):
+        raise ValueError(
+            f"The fixed-step method {method!r} needs exactly one of options['step_size'] or "
+            f"options['grid'], got {options}; e.g. options={{'step_size': 0.01}}, or use an "
+            "adaptive method such as 'dopri5'."
+        )
+    if step_size is not None:
+        _check_positive_number("step_size", step_size)
+    return {"step_size": step_size, "grid": grid, **options}
+
+
+def _check_adaptive_options(options):
+    full = {"first_step": None, "min_step": 0.0, "max_step": float("inf"),
+            "norm": _tuple_ops.mixed_rms_norm, **options}
+    if full["first_step"] is not None:
+        _check_positive_number("first_step", full["first_step"])
+    _check_positive_number("max_step", full["max_step"])
+    if not (isinstance(full["min_step"], numbers.Real) and 0 <= full["min_step"]
+            <= full["max_step"]):
+        raise ValueError(
+            "options['min_step'] must be a number with 0 <= min_step <= max_step, got "
+            f"min_step={full['min_step']!r}, max_step={full['max_step']!r}."
+        )
+    if not callable(full["norm"]):
+        raise TypeError(
+            "options['norm'] must be callable, mapping the tuple of scaled errors to a scalar "
+            f"tensor, got {full['norm']!r}."
+        )
+    return full
+
+
+def _check_positive_number(name, value):
+    if not (isinstance(value, numbers.Real) and value > 0):
+        raise ValueError(f"options['{name}'] must be a positive number, got {value!r}.")
+
+
+def _check_positive_int(name, value):
+    if not (isinstance(value, numbers.Integral) and value > 0):
+        raise ValueError(f"options['{name}'] must be a positive integer, got {value!r}.")

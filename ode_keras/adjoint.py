@@ -1,0 +1,240 @@
+"""``odeint_adjoint``: gradients by the adjoint sensitivity method, in constant memory.
+
+Chen et al. (2018), Appendix B. The forward solve records nothing for autodiff.
+The backward pass integrates the augmented state
+
+    [z, a_z, a_theta, a_t],   dz/dt = f(t, z),        da_z/dt = -a_z . df/dz,
+                              da_theta/dt = -a_z . df/dtheta,   da_t/dt = -a_z . df/dt
+
+from ``t[-1]`` back to ``t[0]``, one output interval at a time. At each output
+time ``t_i`` it adds the incoming gradient ``dL/dz(t_i)`` to ``a_z``, records
+``dL/dt_i = dL/dz(t_i) . f(t_i, z(t_i))`` and resets ``z`` to the value stored
+by the forward solve (which keeps the backward error from compounding). The
+vector-Jacobian products come from one ``tf.GradientTape`` inside the augmented
+dynamics.
+"""
+
+import contextlib
+
+import tensorflow as tf
+
+from ode_keras import _checks
+from ode_keras._tuple_ops import mixed_rms_norm
+from ode_keras.odeint import Problem, prepare, solve
+from ode_keras.solvers import SOLVERS, AdaptiveSolver
+
+try:  # tf.custom_gradient leaves the eager tape recording the forward pass.
+    from tensorflow.python.eager.record import stop_recording as _stop_recording
+except ImportError:  # pragma: no cover - older or newer TensorFlow layouts
+    _stop_recording = contextlib.nullcontext
+
+
+def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
+                   adjoint_params=None, adjoint_method=None, adjoint_rtol=None,
+                   adjoint_atol=None, adjoint_options=None, return_stats=False,
+                   counter=None):
+    """Like :func:`odeint`, with gradients from the adjoint method in constant memory.
+
+    The forward pass keeps only the outputs ``ys``; the backward pass solves
+    the augmented system ``[z, a_z, a_theta, a_t]`` backwards in time, so memory
+    does not grow with the number of steps. Gradients reach ``y0``, the
+    parameters and every entry of ``t``. They are exact only up to the
+    tolerances of the two solves: expect differences of order ``rtol`` from
+    :func:`odeint`'s gradients, which differentiate the forward solver itself.
+
+    Args:
+        func, y0, t, method, rtol, atol, options, return_stats: As in :func:`odeint`.
+        adjoint_params: The variables to differentiate. Defaults to the
+            trainable variables of ``func`` when it is a Keras layer or model or
+            a ``tf.Module``, else every trainable variable ``func`` reads.
+            Variables ``func`` reads that are not listed get no gradient.
+        adjoint_method: Method of the backward solve. Defaults to ``method``.
+        adjoint_rtol: Relative tolerance of the backward solve. Defaults to ``rtol``.
+        adjoint_atol: Absolute tolerance of the backward solve. Defaults to ``atol``.
+        adjoint_options: Options of the backward solve; defaults to ``options``
+            when the methods agree. ``{"norm": "seminorm"}`` leaves the
+            parameter and time adjoints out of the error norm (Kidger, Chen &
+            Lyons 2021), which usually saves backward steps.
+        counter: Optional :class:`ode_keras.stats.SolverCounter` that adds the
+            forward and backward statistics of every call to running totals.
+
+    Returns:
+        As :func:`odeint`.
+
+    Raises:
+        TypeError, ValueError: For invalid arguments, before any solving.
+        tf.errors.InvalidArgumentError: When the forward or backward solve fails.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> k = tf.Variable(0.5)
+        >>> y0 = tf.constant([1.0])
+        >>> with tf.GradientTape() as tape:
+        ...     ys = odeint_adjoint(lambda t, y: -k * y, y0, tf.constant([0.0, 2.0]))
+        >>> round(float(tape.gradient(ys[-1, 0], k)), 4)  # d/dk exp(-2k) = -2 exp(-1)
+        -0.7358
+    """
+    problem = prepare(func, y0, t, method=method, rtol=rtol, atol=atol, options=options)
+    backward = _backward_problem_settings(problem, method, options, adjoint_method,
+                                          adjoint_rtol, adjoint_atol, adjoint_options)
+    explicit_params = _explicit_params(func, adjoint_params)
+    num_state = len(problem.y0)
+    captured = {}
+
+    @tf.custom_gradient
+    def solve_with_adjoint(*inputs):
+        forward = Problem(**{**problem.__dict__, "y0": inputs[:num_state], "t": inputs[-1]})
+        with _stop_recording():
+            ys, stats = solve(forward)
+        captured["stats"] = stats
+
+        def grad(*grad_ys, variables=None):
+            params = _params_to_differentiate(explicit_params, variables)
+            grads_y0, grad_t, grads_params = _backward_pass(
+                forward, ys, grad_ys, params, backward, counter)
+            by_variable = {id(p): g for p, g in zip(params, grads_params)}
+            return (*grads_y0, grad_t), [by_variable.get(id(v)) for v in variables or ()]
+
+        return ys, grad
+
+    ys = solve_with_adjoint(*problem.y0, problem.t)
+    if counter is not None:
+        counter.record_forward(captured["stats"])
+    ys = tuple(ys) if problem.is_tuple else ys[0]
+    return (ys, captured["stats"]) if return_stats else ys
+
+
+# ---------------------------------------------------------------------------
+#  Settings of the backward solve, checked with the forward ones
+# ---------------------------------------------------------------------------
+
+def _backward_problem_settings(problem, method, options, adjoint_method, adjoint_rtol,
+                               adjoint_atol, adjoint_options):
+    method = method if adjoint_method is None else adjoint_method
+    if not isinstance(method, str) or method not in SOLVERS:
+        raise ValueError(f"Invalid adjoint_method {method!r}; must be one of {sorted(SOLVERS)}.")
+    solver = SOLVERS[method]
+    if adjoint_options is None:
+        adjoint_options = dict(options or {}) if solver is problem.solver else {}
+    if not isinstance(adjoint_options, dict):
+        raise TypeError(
+            f"adjoint_options must be a dict or None, got {type(adjoint_options).__name__}.")
+    adjoint_options = dict(adjoint_options)
+    seminorm = adjoint_options.get("norm") == "seminorm"
+    if seminorm:
+        if "norm" not in solver.option_names:
+            raise ValueError(
+                f"adjoint_options['norm'] = 'seminorm' needs an adaptive adjoint_method, got "
+                f"{method!r}; use e.g. adjoint_method='dopri5'.")
+        del adjoint_options["norm"]
+    adjoint_options = _checks.check_options(method, solver, adjoint_options)
+    if adjoint_options.get("grid") is not None:
+        raise ValueError("adjoint_options['grid'] is not supported; use 'step_size'.")
+    if seminorm:
+        adjoint_options["norm"] = _seminorm(len(problem.y0))
+    rtol = problem.rtol if adjoint_rtol is None else _checks.check_tolerance(
+        "adjoint_rtol", adjoint_rtol)
+    atol = problem.atol if adjoint_atol is None else _checks.check_tolerance(
+        "adjoint_atol", adjoint_atol)
+    return {"solver": solver, "rtol": rtol, "atol": atol, "options": adjoint_options}
+
+
+def _explicit_params(func, adjoint_params):
+    if adjoint_params is not None:
+        params = list(adjoint_params)
+        if not all(isinstance(p, tf.Variable) for p in params):
+            raise TypeError(
+                "adjoint_params must be a list of tf.Variable (e.g. model.trainable_variables), "
+                f"got {[type(p).__name__ for p in params]}.")
+        return params
+    if isinstance(func, tf.Module) or hasattr(func, "trainable_variables"):
+        return list(func.trainable_variables)
+    return None  # every trainable variable that func reads
+
+
+def _params_to_differentiate(explicit_params, variables):
+    if explicit_params is not None:
+        return explicit_params
+    return [v for v in variables or () if v.trainable]
+
+
+# ---------------------------------------------------------------------------
+#  The backward pass
+# ---------------------------------------------------------------------------
+
+def _backward_pass(forward, ys, grad_ys, params, backward, counter):
+    """Integrate the augmented state from t[-1] to t[0]; returns the gradients."""
+    t, func = forward.t, forward.func
+    num_times, num_state = t.shape[0], len(ys)
+    grad_ys = tuple(tf.zeros_like(y) if g is None else g for y, g in zip(ys, grad_ys))
+    dynamics = _augmented_dynamics(func, num_state, params)
+    # The first stage of each backward solve is the derivative evaluated below,
+    # except for fixed-step solvers, which evaluate their own.
+    extra_evaluations = 0 if isinstance(backward["solver"], AdaptiveSolver) else 1
+
+    def output_time(i):
+        return tuple(y[i] for y in ys), tuple(g[i] for g in grad_ys)
+
+    def interval(i, a_z, a_params, a_t, time_grads, nfe, steps):
+        # At output time t_i: the forward state, and dL/dt_i from the output's sensitivity.
+        z_i, dz_i = output_time(i)
+        state = (*z_i, *a_z, *a_params, a_t)
+        derivative = dynamics(t[i], state)
+        dL_dti = sum(tf.reduce_sum(g * f) for g, f in zip(dz_i, derivative[:num_state]))
+        state = state[:-1] + (a_t - dL_dti,)
+
+        # Solve the augmented system from t_i back to t_{i-1}.
+        problem = Problem(
+            func=dynamics, y0=state, f0=derivative, t=tf.stack([t[i], t[i - 1]]),
+            direction=-forward.direction, is_tuple=True, solver=backward["solver"],
+            rtol=backward["rtol"], atol=backward["atol"], options=backward["options"])
+        solution, stats = solve(problem)
+        end = tuple(s[-1] for s in solution)
+
+        # At t_{i-1}: add the incoming sensitivity; z is reset from ys next time round.
+        _, dz_prev = output_time(i - 1)
+        a_z = tuple(a + g for a, g in zip(end[num_state:2 * num_state], dz_prev))
+        return (i - 1, a_z, end[2 * num_state:-1], end[-1], time_grads.write(i, dL_dti),
+                nfe + stats["nfe"] + extra_evaluations, steps + stats["num_steps"])
+
+    dtype = t.dtype
+    start = (num_times - 1, tuple(g[-1] for g in grad_ys), tuple(tf.zeros_like(p) for p in params),
+             tf.zeros([], dtype), tf.TensorArray(dtype, size=num_times), 0, 0)
+    _, a_z, a_params, a_t, time_grads, nfe, steps = tf.while_loop(
+        lambda i, *_: i > 0, interval, start, maximum_iterations=num_times - 1)
+    if counter is not None:
+        counter.record_backward({"nfe": nfe, "num_steps": steps})
+    return a_z, time_grads.write(0, a_t).stack(), a_params
+
+
+def _augmented_dynamics(func, num_state, params):
+    """The right-hand side of ``[z, a_z, a_theta, a_t]`` (Chen et al. 2018, eq. 48-51)."""
+    def dynamics(t, state):
+        z, a_z = state[:num_state], state[num_state:2 * num_state]
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(t)
+            tape.watch(z)
+            tape.watch(params)
+            f = func(t, z)
+        negative_a = [-a for a in a_z]
+        vjp_t, vjp_z, vjp_params = tape.gradient(
+            f, (t, z, params), output_gradients=negative_a,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        vjp_params = tuple(_dense(g) for g in vjp_params)
+        return (*f, *vjp_z, *vjp_params, vjp_t)
+
+    return dynamics
+
+
+def _dense(gradient):
+    # Embedding-style layers give IndexedSlices; the adjoint state needs dense tensors.
+    return tf.convert_to_tensor(gradient)
+
+
+def _seminorm(num_state):
+    """Error norm over ``z`` and ``a_z`` only: the parameter and time adjoints do not
+    feed back into the dynamics, so their errors need not limit the step size."""
+    def norm(scaled_errors):
+        return mixed_rms_norm(scaled_errors[:2 * num_state])
+
+    return norm

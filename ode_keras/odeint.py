@@ -1,0 +1,134 @@
+"""``odeint``: solve an initial value problem, differentiably, at given output times."""
+
+import tensorflow as tf
+
+from ode_keras import _checks, failures
+from ode_keras.solvers import SOLVERS
+
+
+def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
+           return_stats=False):
+    """Integrate ``dy/dt = func(t, y)`` from ``y(t[0]) = y0`` and return ``y`` at every ``t``.
+
+    Gradients with ``tf.GradientTape`` flow through the solver's operations to
+    ``y0``, to the variables ``func`` reads and to every entry of ``t``
+    ("discretise-then-optimise": the exact gradient of the computed solution;
+    memory grows with the number of steps, see :func:`odeint_adjoint` for
+    constant memory). Works eagerly, inside ``tf.function`` and with
+    ``jit_compile=True``.
+
+    Args:
+        func: Callable ``func(t, y) -> dy/dt`` with ``t`` a scalar tensor and
+            ``dy/dt`` of the structure, shape and dtype of ``y``. A Keras layer
+            or model whose ``call`` takes ``(t, y)`` works.
+        y0: Initial state: a floating tensor of any shape, or a tuple of them
+            (then ``ys`` is a tuple too).
+        t: 1-D tensor of at least 2 output times, strictly increasing or
+            strictly decreasing (integration backwards in time). Cast to the
+            state's dtype.
+        method: A name from :data:`ode_keras.SOLVERS`. Defaults to ``"dopri5"``.
+        rtol: Relative tolerance of the adaptive methods. Defaults to 1e-7.
+        atol: Absolute tolerance of the adaptive methods. Defaults to 1e-9.
+        options: Method options. Fixed-step methods need ``step_size`` (or a
+            ``grid`` of step points); adaptive methods accept ``first_step``,
+            ``min_step``, ``max_step`` and ``norm``; all accept
+            ``max_num_steps`` (default 100000).
+        return_stats: Also return solver statistics.
+
+    Returns:
+        ``ys`` with shape ``[len(t), *y0.shape]`` (``ys[0]`` is ``y0``), or a
+        tuple of such tensors for a tuple ``y0``. With ``return_stats=True``,
+        ``(ys, stats)`` where ``stats`` holds int32 tensors ``nfe``,
+        ``num_steps``, ``num_accepted``, ``num_rejected`` and ``status``
+        (0 = success, see :mod:`ode_keras.failures`).
+
+    Raises:
+        TypeError, ValueError: For invalid arguments, before any solving.
+        tf.errors.InvalidArgumentError: When the solve fails (more than
+            ``max_num_steps`` steps, step size underflow, non-finite values);
+            the message names the cause and the time reached. Under XLA the
+            unreached outputs are NaN instead.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> ys = odeint(lambda t, y: -y, tf.constant([1.0]), tf.constant([0.0, 1.0]))
+        >>> round(float(ys[-1, 0]), 5)  # exp(-1)
+        0.36788
+    """
+    problem = prepare(func, y0, t, method=method, rtol=rtol, atol=atol, options=options)
+    ys, stats = solve(problem)
+    ys = ys if problem.is_tuple else ys[0]
+    return (ys, stats) if return_stats else ys
+
+
+class Problem:
+    """A checked initial value problem, in the tuple form the solvers use.
+
+    Attributes:
+        func: ``func(t, y)`` on tuple states, returning a tuple.
+        y0: Initial state as a tuple of tensors.
+        f0: ``func(t[0], y0)``, evaluated once by the checks and reused.
+        t: The output times (1-D tensor, the state's dtype).
+        direction: +1 or -1 (or a scalar tensor when ``t`` is symbolic).
+        is_tuple: Whether the user's state is a tuple.
+        solver, rtol, atol, options: The checked method and its settings.
+    """
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def prepare(func, y0, t, *, method, rtol, atol, options):
+    """Check every argument once and return the :class:`Problem` to solve."""
+    _checks.check_func(func)
+    y0, is_tuple = _checks.as_state(y0)
+    t, direction = _checks.as_times(t, y0[0].dtype)
+    if not isinstance(method, str) or method not in SOLVERS:
+        raise ValueError(f"Invalid method {method!r}; must be one of {sorted(SOLVERS)}.")
+    solver = SOLVERS[method]
+    options = _checks.check_options(method, solver, options)
+    if options.get("grid") is not None:
+        options["grid"] = _as_grid(options["grid"], t.dtype)
+    rtol, atol = _checks.check_tolerance("rtol", rtol), _checks.check_tolerance("atol", atol)
+
+    def tuple_func(time, state):
+        value = func(time, tuple(state) if is_tuple else state[0])
+        return tuple(value) if is_tuple else (value,)
+
+    f0 = _checks.check_derivative(func(t[0], y0 if is_tuple else y0[0]), y0, is_tuple)
+    return Problem(func=tuple_func, y0=y0, f0=f0, t=t, direction=direction, is_tuple=is_tuple,
+                   solver=solver, rtol=rtol, atol=atol, options=options)
+
+
+def _as_grid(grid, dtype):
+    grid = tf.cast(tf.convert_to_tensor(grid), dtype)
+    if grid.shape.rank != 1 or grid.shape[0] is None:
+        raise ValueError(
+            f"options['grid'] must be a 1-D tensor of step points, got shape {grid.shape}."
+        )
+    return grid
+
+
+def solve(problem):
+    """Solve a checked problem; returns ``(ys, stats)`` with ``ys`` a tuple.
+
+    Decreasing times are solved as increasing ones in ``s = -t``, where the
+    state obeys ``dy/ds = -func(-s, y)``. A failed solve raises here.
+    """
+    func, f0, t, direction = problem.func, problem.f0, problem.t, problem.direction
+    options = problem.options
+    if not (isinstance(direction, int) and direction == 1):
+        user_func = func
+
+        def func(s, y):
+            return tuple(direction * v for v in user_func(direction * s, y))
+
+        f0 = tuple(direction * v for v in f0)
+        t = direction * t
+        if options.get("grid") is not None:
+            options = {**options, "grid": direction * options["grid"]}
+    ys, s_reached, stats = problem.solver.integrate(
+        func, problem.y0, f0, t, rtol=problem.rtol, atol=problem.atol, options=options)
+    failures.check(stats["status"], direction * s_reached,
+                   max_num_steps=options["max_num_steps"], t_end=problem.t[-1])
+    return ys, stats
