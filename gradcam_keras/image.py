@@ -158,7 +158,8 @@ def figure(image, heatmaps, titles, alpha=0.5):
     titles = [titles] if isinstance(titles, str) else list(titles)
     if len(titles) != len(heatmaps):
         raise InputError(f"{len(heatmaps)} heatmaps but {len(titles)} titles")
-    fig = Figure(figsize=(5 * (1 + len(heatmaps)), 5.4))
+    height, width = np.shape(image)[:2]
+    fig = Figure(figsize=(5 * (1 + len(heatmaps)), 5 * height / width + 0.9))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 1 + len(heatmaps), squeeze=False)[0]
     axes[0].imshow(image)

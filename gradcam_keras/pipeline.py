@@ -106,7 +106,7 @@ def _write_one(source, original, result, i, path, class_names, save_npy, alpha):
     heatmaps = [normalize(upsample(m, original.shape[:2])) for m in raw]
     titles = [panel_title(int(c), class_names[c], result.layer) for c in result.class_index[i]]
     fig = figure(original, heatmaps, titles, alpha=alpha)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, bbox_inches="tight"))
     npy = None
     if save_npy:
         npy = companion(path, ".npy")

@@ -235,6 +235,19 @@ def test_traced_once_per_input_shape_and_model_untouched():
         np.testing.assert_array_equal(old, new)
 
 
+def test_any_image_size_model_traces_once_per_size():
+    inputs = keras.Input((None, None, 3))
+    feats = layers.Conv2D(4, 3, activation="relu", name="c")(inputs)
+    model = keras.Model(inputs, layers.Dense(3, name="d")(layers.GlobalAveragePooling2D()(feats)))
+    cam = GradCAM(model)
+    for height, width in ((9, 7), (12, 20), (9, 7)):
+        x = _images(batch=2, height=height, width=width)
+        A = _conv(model.get_layer("c"), x).numpy()
+        tail = lambda a: _dense(model.get_layer("d"), tf.reduce_mean(a, (1, 2)))  # noqa: E731
+        _assert_close(cam(x), _reference(A, tail)[0])
+    assert cam.trace_count == 2
+
+
 def test_a_sequential_never_called_is_built_on_first_use():
     model = keras.Sequential([layers.Conv2D(4, 3, activation="relu", name="c"),
                               layers.GlobalAveragePooling2D(), layers.Dense(3, name="d")])
