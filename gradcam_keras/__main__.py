@@ -113,6 +113,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
+    except BrokenPipeError:  # e.g. `gradcam-keras --json ... | head`: the reader left
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as error:  # the last resort: one line, traceback on request
         if args.debug:
             traceback.print_exc()
