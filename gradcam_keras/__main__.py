@@ -16,6 +16,7 @@ from gradcam_keras.errors import InputError
 
 PROG = "gradcam-keras"
 MANY_INPUTS = 4  # from this many inputs on, a progress bar replaces per-image lines
+PREPROCESSING = ("caffe", "tf", "torch", "unit", "none")  # models.PREPROCESSING, without TF
 
 
 def build_parser():
@@ -26,61 +27,74 @@ def build_parser():
     """
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Grad-CAM heatmaps for Keras image classifiers (Selvaraju et al. 2017). "
+        description="Grad-CAM heatmaps for Keras image classifiers (Selvaraju et al. 2017).\n"
                     "Writes, per image, the original beside the jet overlay of the map.",
         epilog="examples:\n  gradcam-keras --demo\n"
                "  gradcam-keras --input cat.jpg --layer block5_conv4\n"
                "  gradcam-keras --input photos/ --top-k 3 --output maps/ --save-npy --json\n"
                "  gradcam-keras --model resnet50 --list-layers",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    what = parser.add_argument_group("what to explain")
-    what.add_argument("--input", nargs="+", metavar="PATH",
-                      help="image files or directories of images")
-    what.add_argument("--demo", action="store_true",
-                      help="use the bundled demo CNN (no download); without --input, explain "
-                           "a freshly generated shapes image")
-    what.add_argument("--seed", type=int, default=0, help="seed of the --demo image (default 0)")
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", metavar="NAME|PATH",
+    _add_input_arguments(parser.add_argument_group("what to explain"))
+    _add_model_arguments(parser.add_argument_group("model"))
+    _add_cam_arguments(parser.add_argument_group("Grad-CAM"))
+    _add_output_arguments(parser.add_argument_group("output"))
+    return parser
+
+
+def _add_input_arguments(group):
+    group.add_argument("--input", nargs="+", metavar="PATH",
+                       help="image files or directories of images")
+    group.add_argument("--demo", action="store_true",
+                       help="use the bundled demo CNN (no download); without --input, explain "
+                            "a freshly generated shapes image")
+    group.add_argument("--seed", type=int, default=0,
+                       help="seed of the --demo image (default 0)")
+
+
+def _add_model_arguments(group):
+    group.add_argument("--model", metavar="NAME|PATH",
                        help="a keras.applications classifier (vgg19, resnet50, ...) or a "
                             "saved .keras model file (default vgg19)")
-    model.add_argument("--weights", default="imagenet", metavar="imagenet|PATH",
+    group.add_argument("--weights", default="imagenet", metavar="imagenet|PATH",
                        help="'imagenet' (from Keras's cache) or a weights file (default "
                             "imagenet)")
-    model.add_argument("--preprocess", metavar="MODE",
-                       help="caffe, tf, torch, unit or none (default: the named model's; "
-                            "none for model files)")
-    model.add_argument("--labels", metavar="PATH",
+    group.add_argument("--preprocess", choices=PREPROCESSING,
+                       help="input scaling (default: the named model's; none for model files)")
+    group.add_argument("--labels", metavar="PATH",
                        help="class names: JSON list, Keras-style index, or one per line "
                             "(default: ImageNet's for 1000 classes)")
-    model.add_argument("--list-layers", action="store_true",
+    group.add_argument("--list-layers", action="store_true",
                        help="print each convolutional layer with its output shape and "
                             "parameter count N = K1*K2*F*C + F, then exit")
-    cam = parser.add_argument_group("Grad-CAM")
-    cam.add_argument("--layer", metavar="NAME",
-                     help="layer path, e.g. block5_conv4 or backbone/block5_conv4 (default: "
-                          "the model's last convolutional layer)")
-    classes = cam.add_mutually_exclusive_group()
+
+
+def _add_cam_arguments(group):
+    group.add_argument("--layer", metavar="NAME",
+                       help="layer path, e.g. block5_conv4 or backbone/block5_conv4 (default: "
+                            "the model's last convolutional layer)")
+    classes = group.add_mutually_exclusive_group()
     classes.add_argument("--class-index", type=int, nargs="+", metavar="C",
                          help="explain these classes in every image (default: the top class)")
     classes.add_argument("--top-k", type=_positive_int, metavar="K",
                          help="explain each image's K best classes, one panel each")
-    cam.add_argument("--score", choices=("logits", "softmax"), default="logits",
-                     help="differentiate the score before the softmax (the paper; default) "
-                          "or the softmax probability (the classic blog)")
-    cam.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
-                     help="images per forward/backward pass (default 8)")
-    out = parser.add_argument_group("output")
-    out.add_argument("--output", metavar="PATH",
-                     help="directory, or a figure file for one input (default: gradcam_output/)")
-    out.add_argument("--alpha", type=float, default=0.5, help="overlay weight (default 0.5)")
-    out.add_argument("--save-npy", action="store_true",
-                     help="also save the raw maps [targets, h, w] as .npy beside each figure")
-    out.add_argument("--json", action="store_true",
-                     help="print a JSON report (predictions, classes, scores, files) on stdout")
-    out.add_argument("--quiet", action="store_true", help="no progress bar or notes")
-    out.add_argument("--debug", action="store_true", help="show the traceback of a failure")
-    return parser
+    group.add_argument("--score", choices=("logits", "softmax"), default="logits",
+                       help="differentiate the score before the softmax (the paper; default) "
+                            "or the softmax probability (the classic blog)")
+    group.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
+                       help="images per forward/backward pass (default 8)")
+
+
+def _add_output_arguments(group):
+    group.add_argument("--output", metavar="PATH",
+                       help="directory, or a figure file for one input (default: "
+                            "gradcam_output/)")
+    group.add_argument("--alpha", type=float, default=0.5, help="overlay weight (default 0.5)")
+    group.add_argument("--save-npy", action="store_true",
+                       help="also save the raw maps [targets, h, w] as .npy beside each figure")
+    group.add_argument("--json", action="store_true",
+                       help="print a JSON report (predictions, classes, scores, files) on stdout")
+    group.add_argument("--quiet", action="store_true", help="no progress bar or notes")
+    group.add_argument("--debug", action="store_true", help="show the traceback of a failure")
 
 
 def _positive_int(text):

@@ -195,6 +195,12 @@ def test_bad_model_arguments_exit_2_with_one_line(model_file, tmp_path, capsys, 
         tmp_path / "kh" / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels.h5"))
 
 
+def test_preprocessing_choices_are_the_models_modes():
+    from gradcam_keras.__main__ import PREPROCESSING
+
+    assert PREPROCESSING == models.PREPROCESSING
+
+
 def test_argparse_errors_exit_2():
     with pytest.raises(SystemExit) as info:
         main(["--input", "a.png", "--top-k", "0"])
