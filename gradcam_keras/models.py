@@ -1,17 +1,19 @@
 """Models by name or file, their weights and preprocessing, and ImageNet class names offline.
 
 ImageNet weights come from Keras's cache (``$KERAS_HOME/models``, by default
-``~/.keras/models``), where Keras downloads them on first use. The cache is checked before Keras
-is asked, so a machine without the file and without a network gets a clear message at once
-instead of a download attempt. Class names ship with this package
+``~/.keras/models``), where Keras downloads them on first use. The download is attempted with a
+socket timeout, so a machine without a network gets, within seconds, one message saying where
+to put the file, instead of a hang. Class names ship with this package
 (``data/imagenet_class_index.json``, the same file Keras downloads for ``decode_predictions``).
 """
 
+import contextlib
 import dataclasses
 import functools
 import importlib.resources
 import json
 import os
+import socket
 
 import keras
 import numpy as np
@@ -38,6 +40,7 @@ CLASSIFIERS = {
     "convnext_tiny": ("ConvNeXtTiny", "none", 224, "convnext_tiny.h5"),
 }
 PREPROCESSING = ("caffe", "tf", "torch", "unit", "none")
+DOWNLOAD_TIMEOUT = 30  # seconds without progress before a weights download is given up
 
 
 @dataclasses.dataclass
@@ -129,21 +132,38 @@ def load_model(spec="vgg19", weights="imagenet", preprocessing=None):
 def _build_named(spec, constructor, weights, filename):
     build = getattr(keras.applications, constructor)
     if weights == "imagenet":
-        if cached_weights(filename) is None:
-            raise InputError(
-                f"ImageNet weights for {spec} are not in Keras's cache and cannot be downloaded "
-                f"here: put {filename} at {os.path.join(keras_home(), 'models', filename)} "
-                "($KERAS_HOME/models, default ~/.keras/models), or pass --weights PATH")
+        cached = cached_weights(filename)
         try:
-            return build(weights="imagenet", classifier_activation=None)
-        except Exception as error:  # a cached file that is corrupt makes Keras re-download
-            raise InputError(f"ImageNet weights for {spec} in Keras's cache could not be "
-                             f"loaded ({_first_line(error)}); delete the cached {filename} "
-                             "and put a good copy there, or pass --weights PATH") from error
+            with _socket_timeout(DOWNLOAD_TIMEOUT):
+                return build(weights="imagenet", classifier_activation=None)
+        except Exception as error:  # no network, or a corrupt cached file Keras re-downloads
+            raise _weights_unavailable(spec, filename, cached, error) from error
     model = build(weights=None, classifier_activation=None)
     if weights is not None:
         _load_weights(model, weights, spec)
     return model
+
+
+def _weights_unavailable(spec, filename, cached, error):
+    if cached is not None:
+        return InputError(f"ImageNet weights for {spec} in Keras's cache ({cached}) could not be "
+                          f"loaded ({_first_line(error)}); replace that file with a good copy, "
+                          "or pass --weights PATH")
+    where = os.path.join(keras_home(), "models", filename)
+    return InputError(f"ImageNet weights for {spec} are not in Keras's cache and could not be "
+                      f"downloaded ({_first_line(error)}); put {filename} at {where} "
+                      "($KERAS_HOME/models, default ~/.keras/models), or pass --weights PATH")
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds):
+    # Keras downloads with urllib, which waits forever on a network that drops packets.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _load_file(path):

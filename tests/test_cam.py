@@ -88,21 +88,29 @@ def _functional_residual():
     a = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a")(inputs)
     b = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_b")(a)
     s = layers.Add(name="add")([a, b])
-    f = layers.Flatten()(layers.MaxPooling2D(2, name="pool")(s))
-    h = layers.Dense(16, activation="relu", name="fc")(f)
-    return keras.Model(inputs, layers.Dense(7, name="logits")(h))
+    p = layers.BatchNormalization(name="bn")(layers.MaxPooling2D(2, name="pool")(s))
+    h = layers.Dense(16, activation="relu", name="fc")(layers.Flatten()(p))
+    model = keras.Model(inputs, layers.Dense(7, name="logits")(layers.Dropout(0.5)(h)))
+    rng = np.random.default_rng(5)  # moving statistics that differ from a batch's own
+    bn = model.get_layer("bn")
+    bn.moving_mean.assign(rng.normal(size=8).astype(np.float32))
+    bn.moving_variance.assign(rng.uniform(0.5, 2.0, 8).astype(np.float32))
+    return model
 
 
 def test_functional_with_a_skip_connection_at_the_add():
+    # Batch normalisation and dropout after the layer run in inference mode.
     model = _functional_residual()
     x = _images()
     a = _conv(model.get_layer("conv_a"), x, "SAME")
     A = (a + _conv(model.get_layer("conv_b"), a, "SAME")).numpy()
-    fc, out = model.get_layer("fc"), model.get_layer("logits")
+    fc, out, bn = (model.get_layer(n) for n in ("fc", "logits", "bn"))
 
     def tail(t):
         pooled = tf.nn.max_pool2d(t, 2, 2, "VALID")
-        return _dense(out, tf.nn.relu(_dense(fc, tf.reshape(pooled, (len(x), -1)))))
+        normed = ((pooled - bn.moving_mean) / tf.sqrt(bn.moving_variance + bn.epsilon)
+                  * bn.gamma + bn.beta)
+        return _dense(out, tf.nn.relu(_dense(fc, tf.reshape(normed, (len(x), -1)))))
 
     expected, _ = _reference(A, tail)
     _assert_close(GradCAM(model, "add")(x), expected)

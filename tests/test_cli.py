@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
+from keras.src.utils import file_utils
 from PIL import Image
 
 from gradcam_keras import GradCAM, models
@@ -121,8 +122,12 @@ def test_list_layers_prints_the_parameter_formula(model_file, capsys):
     assert [row["params"] for row in json.loads(out)] == [224, 584]
 
 
+def _offline(*args, **kwargs):
+    raise OSError("URL fetch failure: [Errno -2] Name or service not known")
+
+
 def test_vgg19_layers_are_listed_without_imagenet_weights(capsys, monkeypatch):
-    monkeypatch.setattr(models, "cached_weights", lambda name: None)
+    monkeypatch.setattr(file_utils, "get_file", _offline)
     code, out, _ = _run(capsys, "--list-layers")
     assert code == 0 and "block5_conv4" in out and "2,359,808" in out
 
@@ -191,6 +196,7 @@ def test_bad_model_arguments_exit_2_with_one_line(model_file, tmp_path, capsys, 
     _assert_bad_input(capsys, match="nothing to explain")
     monkeypatch.setattr(models, "cached_weights", lambda name: None)
     monkeypatch.setattr(models, "keras_home", lambda: str(tmp_path / "kh"))
+    monkeypatch.setattr(file_utils, "get_file", _offline)
     _assert_bad_input(capsys, "--input", good, match=str(
         tmp_path / "kh" / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels.h5"))
 
