@@ -313,3 +313,38 @@ def test_vgg19_block5_conv4_matches_a_hand_split_reference():
     assert result.maps.shape == (2, 1, 14, 14)
     np.testing.assert_array_equal(result.class_index[:, 0], classes)
     _assert_close(result.maps[:, 0], expected)
+
+
+def test_subclass_hooks_weights_combination_and_objective():
+    # BaseCAM's contract for new methods: each hook alone changes the maps as the math says.
+    from gradcam_keras import BaseCAM
+
+    class SummedGradients(BaseCAM):  # sum instead of mean: h*w times Grad-CAM (ReLU is
+        def channel_weights(self, activations, grads, *, images, classes):  # homogeneous)
+            return tf.reduce_sum(grads, axis=(1, 2))
+
+    class ActivationsOnly(BaseCAM):  # no backward pass at all
+        uses_gradients = False
+
+        def channel_weights(self, activations, grads, *, images, classes):
+            assert grads is None
+            return tf.ones_like(activations[:, 0, 0, :])
+
+    class Counterfactual(GradCAM):  # the paper's section 3.3: negated gradients
+        def objective(self, scores, classes):
+            return -super().objective(scores, classes)
+
+    model = _small_sequential(head_activation=None)
+    x = _images()
+    A = _conv(model.get_layer("conv2"), _conv(model.get_layer("conv1"), x)).numpy()
+    head = model.get_layer("head")
+    grad_cam = GradCAM(model, "conv2")(x)
+    _assert_close(SummedGradients(model, "conv2")(x), grad_cam * 16 * 20)
+    _assert_close(ActivationsOnly(model, "conv2")(x), np.maximum(A.sum(axis=-1), 0))
+    expected, _ = _reference(A, lambda a: -_dense(head, tf.reduce_mean(a, (1, 2))),
+                             classes=_top_classes(model, x))
+    _assert_close(Counterfactual(model, "conv2")(x), expected)
+
+
+def _top_classes(model, x):
+    return np.argmax(model.predict(x, verbose=0), axis=1)
