@@ -65,8 +65,8 @@ class BaseCAM:
         score: ``"logits"`` (the paper's ``y^c`` before the softmax; a softmax or sigmoid head
             is bypassed without changing the model) or ``"softmax"`` (the probability).
         batch_size: images per forward/backward pass. Defaults to 16.
-        jit_compile: compile the traced step with XLA. Defaults to False (on CPU, TensorFlow's
-            own kernels are faster for large convolutions; see benchmarks/gradcam_speed.py).
+        jit_compile: compile the traced step with XLA. Defaults to False: on CPU it was no
+            faster for VGG19 (benchmarks/gradcam_speed.py); try it on a GPU.
 
     Raises:
         TypeError: ``model`` is not a Keras model.
@@ -77,6 +77,13 @@ class BaseCAM:
         ``combine(activations, grads, weights) -> [batch, h, w]``;
         ``objective(scores, classes) -> [batch]``, the quantity differentiated.
         ``uses_gradients = False`` skips the backward pass (``grads`` is then None).
+        ``forward(images)`` runs the model again (e.g. on masked images) inside a hook.
+
+    Example:
+        >>> class XGradCAM(BaseCAM):   # a method is its channel weights
+        ...     def channel_weights(self, activations, grads, *, images, classes):
+        ...         return tf.reduce_sum(grads * activations, axis=(1, 2)) / (
+        ...             tf.reduce_sum(activations, axis=(1, 2)) + 1e-7)
     """
 
     uses_gradients = True
