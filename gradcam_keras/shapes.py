@@ -24,8 +24,8 @@ Seeds: ``seed`` is anything ``numpy.random.SeedSequence`` takes (an int or a
 sequence of ints); image ``i`` comes from child ``i`` of that sequence, so
 ``generate(n, seed)`` is a prefix of ``generate(m, seed)`` for ``m > n``. An int
 ``s`` and the pair ``(s, 0)`` give the same sequence; ``gradcam_keras.train_demo``
-trains on the pairs ``(seed, 1)`` and ``(seed, 2)``, so int seeds always give
-images the demo model never saw. Images are reproducible for a given numpy version.
+draws from the pairs ``(seed, 1)``, ``(seed, 2)`` and ``(seed, 3)``, so int seeds always
+give images the demo model never saw. Images are reproducible for a given numpy version.
 """
 
 import dataclasses
