@@ -14,7 +14,7 @@ vector-Jacobian products come from one ``tf.GradientTape`` inside the augmented
 dynamics.
 """
 
-import contextlib
+import concurrent.futures
 
 import tensorflow as tf
 
@@ -22,11 +22,6 @@ from ode_keras import _checks
 from ode_keras._tuple_ops import mixed_rms_norm
 from ode_keras.odeint import Problem, prepare, solve
 from ode_keras.solvers import SOLVERS, AdaptiveSolver
-
-try:  # tf.custom_gradient leaves the eager tape recording the forward pass.
-    from tensorflow.python.eager.record import stop_recording as _stop_recording
-except ImportError:  # pragma: no cover - older or newer TensorFlow layouts
-    _stop_recording = contextlib.nullcontext
 
 
 def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
@@ -71,33 +66,36 @@ def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, option
         >>> y0 = tf.constant([1.0])
         >>> with tf.GradientTape() as tape:
         ...     ys = odeint_adjoint(lambda t, y: -k * y, y0, tf.constant([0.0, 2.0]))
-        >>> round(float(tape.gradient(ys[-1, 0], k)), 4)  # d/dk exp(-2k) = -2 exp(-1)
+        ...     y_end = ys[-1, 0]  # exp(-2k)
+        >>> round(float(tape.gradient(y_end, k)), 4)  # d/dk exp(-2k) = -2 exp(-1)
         -0.7358
     """
-    problem = prepare(func, y0, t, method=method, rtol=rtol, atol=atol, options=options)
+    # The boundary check evaluates func once; a tape around it lists the variables it reads.
+    with tf.GradientTape() as reads:
+        problem = prepare(func, y0, t, method=method, rtol=rtol, atol=atol, options=options)
     backward = _backward_problem_settings(problem, method, options, adjoint_method,
                                           adjoint_rtol, adjoint_atol, adjoint_options)
-    explicit_params = _explicit_params(func, adjoint_params)
+    params = _params(func, adjoint_params, reads.watched_variables())
     num_state = len(problem.y0)
     captured = {}
 
+    # The parameters are explicit inputs, so their gradients need no variable tracking.
     @tf.custom_gradient
     def solve_with_adjoint(*inputs):
-        forward = Problem(**{**problem.__dict__, "y0": inputs[:num_state], "t": inputs[-1]})
-        with _stop_recording():
-            ys, stats = solve(forward)
+        forward = Problem(**{**problem.__dict__, "y0": inputs[:num_state],
+                             "t": inputs[num_state]})
+        ys, stats = _solve_unrecorded(forward)
         captured["stats"] = stats
 
         def grad(*grad_ys, variables=None):
-            params = _params_to_differentiate(explicit_params, variables)
             grads_y0, grad_t, grads_params = _backward_pass(
                 forward, ys, grad_ys, params, backward, counter)
-            by_variable = {id(p): g for p, g in zip(params, grads_params)}
-            return (*grads_y0, grad_t), [by_variable.get(id(v)) for v in variables or ()]
+            # Variables func read in the forward pass get theirs through `params`.
+            return (*grads_y0, grad_t, *grads_params), [None] * len(variables or ())
 
         return ys, grad
 
-    ys = solve_with_adjoint(*problem.y0, problem.t)
+    ys = solve_with_adjoint(*problem.y0, problem.t, *params)
     if counter is not None:
         counter.record_forward(captured["stats"])
     ys = tuple(ys) if problem.is_tuple else ys[0]
@@ -139,23 +137,47 @@ def _backward_problem_settings(problem, method, options, adjoint_method, adjoint
     return {"solver": solver, "rtol": rtol, "atol": atol, "options": adjoint_options}
 
 
-def _explicit_params(func, adjoint_params):
-    if adjoint_params is not None:
-        params = list(adjoint_params)
-        if not all(isinstance(p, tf.Variable) for p in params):
-            raise TypeError(
-                "adjoint_params must be a list of tf.Variable (e.g. model.trainable_variables), "
-                f"got {[type(p).__name__ for p in params]}.")
-        return params
-    if isinstance(func, tf.Module) or hasattr(func, "trainable_variables"):
-        return list(func.trainable_variables)
-    return None  # every trainable variable that func reads
+def _params(func, adjoint_params, variables_read):
+    if adjoint_params is None:
+        is_module = isinstance(func, tf.Module) or hasattr(func, "trainable_variables")
+        adjoint_params = func.trainable_variables if is_module else variables_read
+    params = []
+    for variable in map(_backend_variable, adjoint_params):
+        if not any(variable is p for p in params):
+            params.append(variable)
+    return params
 
 
-def _params_to_differentiate(explicit_params, variables):
-    if explicit_params is not None:
-        return explicit_params
-    return [v for v in variables or () if v.trainable]
+def _backend_variable(variable):
+    """The ``tf.Variable`` behind a Keras 3 variable (what tapes and custom_gradient see)."""
+    if isinstance(variable, tf.Variable):
+        return variable
+    backend = getattr(variable, "value", None)  # keras.Variable on the TensorFlow backend
+    if isinstance(backend, tf.Variable):
+        return backend
+    raise TypeError(
+        "adjoint_params must hold variables (tf.Variable or keras.Variable, e.g. "
+        f"model.trainable_variables), got {type(variable).__name__}: {variable!r}.")
+
+
+def _solve_unrecorded(problem):
+    """Solve without letting any outer ``GradientTape`` record the steps.
+
+    In a graph the forward ops are never on a gradient path (the custom gradient
+    replaces them), so nothing is kept. Eagerly, a recording tape would hold every
+    step's tensors until it is released; tapes are per thread, so the solve runs
+    on a worker thread, where tapes that ``func`` opens itself still work.
+    """
+    if not tf.executing_eagerly():
+        return solve(problem)
+    device = tf.zeros([]).device  # honour an enclosing tf.device scope on the worker
+
+    def run():
+        with tf.device(device):
+            return solve(problem)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(run).result()
 
 
 # ---------------------------------------------------------------------------
