@@ -138,6 +138,8 @@ def _build_named(spec, constructor, weights, filename):
                 return build(weights="imagenet", classifier_activation=None)
         except Exception as error:  # no network, or a corrupt cached file Keras re-downloads
             raise _weights_unavailable(spec, filename, cached, error) from error
+    if weights is not None:
+        _check_weights_file(weights)  # before the (slow) build
     model = build(weights=None, classifier_activation=None)
     if weights is not None:
         _load_weights(model, weights, spec)
@@ -174,11 +176,16 @@ def _load_file(path):
                          "model saved with model.save('name.keras')") from error
 
 
-def _load_weights(model, weights, name):
+def _check_weights_file(weights):
     path = os.fspath(weights)
     if not os.path.isfile(path):
         raise InputError(f"weights file {path!r} does not exist; pass --weights imagenet or "
                          "the path of a weights file for this model")
+    return path
+
+
+def _load_weights(model, weights, name):
+    path = _check_weights_file(weights)
     try:
         model.load_weights(path)
     except Exception as error:
