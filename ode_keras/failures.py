@@ -29,14 +29,14 @@ def _messages(max_num_steps):
         MAX_STEPS: (
             f"ODE solve failed: max_num_steps={max_num_steps} steps were taken before "
             "reaching the last output time; the solve stopped at t =",
-            "The problem may be stiff or the tolerances too tight: raise "
-            "options['max_num_steps'], loosen rtol/atol, or try another method.",
+            "The problem may be stiff or the tolerances too tight: raise max_num_steps in "
+            "options, loosen rtol/atol, or try another method.",
         ),
         STEP_UNDERFLOW: (
-            "ODE solve failed: step size underflow (below options['min_step'] or machine "
+            "ODE solve failed: step size underflow (below min_step in options, or machine "
             "precision) at t =",
             "The solution may be blowing up or be stiff there: check func, loosen rtol/atol, "
-            "or lower options['min_step'].",
+            "or lower min_step in options.",
         ),
         NON_FINITE: (
             "ODE solve failed: the state or its derivative became non-finite (NaN or Inf) "
