@@ -14,6 +14,11 @@ import tensorflow as tf
 
 from ode_keras import _tuple_ops
 
+# diffrax's default: far above what a trained Neural ODE needs, and a loud error (never a
+# hang) for a solve that runs away. Under XLA it also sizes the buffers of the gradient
+# through the solver's loops, so it is kept modest.
+DEFAULT_MAX_NUM_STEPS = 4096
+
 
 def check_func(func):
     """``func`` must be callable as ``func(t, y)``."""
@@ -152,7 +157,7 @@ def check_options(method, solver, options):
             f"Unknown options {unknown} for method {method!r}; valid options are "
             f"{sorted(solver.option_names)}."
         )
-    full = {"max_num_steps": 100_000, **options}
+    full = {"max_num_steps": DEFAULT_MAX_NUM_STEPS, **options}
     _check_positive_int("max_num_steps", full["max_num_steps"])
     if "step_size" in solver.option_names:
         return _check_fixed_step_options(method, full)

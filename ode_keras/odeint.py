@@ -32,7 +32,9 @@ def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
         options: Method options. Fixed-step methods need ``step_size`` (or a
             ``grid`` of step points); adaptive methods accept ``first_step``,
             ``min_step``, ``max_step`` and ``norm``; all accept
-            ``max_num_steps`` (default 100000).
+            ``max_num_steps`` (default 4096). Under XLA, differentiating
+            through the solver allocates buffers for ``max_num_steps`` steps:
+            pass a realistic budget (e.g. a few hundred) there.
         return_stats: Also return solver statistics.
 
     Returns:

@@ -44,7 +44,7 @@ def test_exceeding_max_num_steps_names_the_option_and_the_time(mode):
 
 
 def test_a_fixed_step_solve_too_long_for_the_budget_is_refused_at_once():
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_num_steps=100000"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_num_steps=4096"):
         odeint(_stiff, tf.constant([0.0]), tf.constant([0.0, 1.0]), method="euler",
                options={"step_size": 1e-9})
 
