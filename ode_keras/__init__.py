@@ -10,10 +10,11 @@ Chen et al., "Neural Ordinary Differential Equations", NeurIPS 2018.
 
 from ode_keras._version import __version__
 from ode_keras.adjoint import odeint_adjoint
+from ode_keras.layers import ODEBlock
 from ode_keras.odeint import odeint
 from ode_keras.solvers import SOLVERS
 from ode_keras.stats import SolverCounter
 from ode_keras.tableaus import ButcherTableau
 
-__all__ = ["SOLVERS", "ButcherTableau", "SolverCounter", "__version__", "odeint",
+__all__ = ["SOLVERS", "ODEBlock", "ButcherTableau", "SolverCounter", "__version__", "odeint",
            "odeint_adjoint"]
