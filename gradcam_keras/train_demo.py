@@ -8,9 +8,12 @@ classes, so clutter is evidence for no class and each class is learned from its 
 (without them the network learns one class, the star, as "none of the others", and
 Grad-CAM for that class lights up the background).
 
-The run is seeded (data, initial weights, shuffling), but multi-threaded CPU kernels sum
-in varying order, so a rerun gives comparable accuracy and maps, not identical bits.
-On 2 CPU cores it takes a few minutes.
+The run is seeded (data, initial weights, shuffling). Rerun with the defaults on the
+machine that made the shipped file (TensorFlow 2.21, 2 CPU cores), it reproduced the
+weights bit for bit; other CPUs, thread counts or library versions may sum in another
+order, so expect comparable accuracy and maps (99.6 % held-out accuracy, 99.5 % pointing
+game), not identical bits. It costs about 8.5 CPU-minutes, data generation included:
+some 4-5 minutes on two idle cores.
 """
 
 import argparse
