@@ -37,6 +37,11 @@ def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, option
     tolerances of the two solves: expect differences of order ``rtol`` from
     :func:`odeint`'s gradients, which differentiate the forward solver itself.
 
+    ``func`` is also evaluated where Keras cannot see the caller's ``training``
+    flag (inside ``tape.gradient``, and eagerly on a worker thread): when it
+    holds Dropout or BatchNormalization, pass the flag explicitly, e.g.
+    ``lambda t, y: layer(t, y, training=True)`` (``ODEBlock`` does this).
+
     Args:
         func, y0, t, method, rtol, atol, options, return_stats: As in :func:`odeint`.
         adjoint_params: The variables to differentiate. Defaults to the
@@ -152,9 +157,11 @@ def _backend_variable(variable):
     """The ``tf.Variable`` behind a Keras 3 variable (what tapes and custom_gradient see)."""
     if isinstance(variable, tf.Variable):
         return variable
-    backend = getattr(variable, "value", None)  # keras.Variable on the TensorFlow backend
-    if isinstance(backend, tf.Variable):
-        return backend
+    # keras.Variable on the TensorFlow backend holds a tf.Variable. Its public `.value`
+    # is a cast tensor inside a mixed-precision autocast scope, so look at `_value` too.
+    for backend in (getattr(variable, "value", None), getattr(variable, "_value", None)):
+        if isinstance(backend, tf.Variable):
+            return backend
     raise TypeError(
         "adjoint_params must hold variables (tf.Variable or keras.Variable, e.g. "
         f"model.trainable_variables), got {type(variable).__name__}: {variable!r}.")
