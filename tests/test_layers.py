@@ -311,7 +311,7 @@ def test_fit_reduces_the_loss_and_counts_evaluations(adjoint):
     assert nfe_forward >= 32 * 8
     assert (nfe_backward >= 32 * 8) if adjoint else nfe_backward == 0
     final_loss = model.evaluate(x, y, verbose=0)
-    assert final_loss < 0.3 * initial_loss
+    assert final_loss < 0.1 * initial_loss  # measured: 0.02-0.03 over three seeds
     assert block.nfe_forward > nfe_forward and block.nfe_backward == nfe_backward
 
 
