@@ -1,0 +1,91 @@
+"""Score-CAM: channels weighted by the class probability of the image masked by each channel."""
+
+import numbers
+
+import tensorflow as tf
+
+from gradcam_keras.cam import BaseCAM
+from gradcam_keras.errors import InputError
+
+
+class ScoreCAM(BaseCAM):
+    """Score-CAM: ``w_k = p_c(X * H^k)``, no gradients; masked images scored in large batches.
+
+    Wang et al., "Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural
+    Networks", CVPR workshops 2020. For each channel ``k`` the map ``A^k`` is upsampled to the
+    input's size (bilinear, pixel-area aligned like ``gradcam_keras.image.upsample``) and scaled
+    to ``[0, 1]``: ``H^k = (up(A^k) - min) / (max - min)``. The model then scores the masked
+    input ``X * H^k`` (the preprocessed image times the mask, as the authors' code does), and
+    ``w_k`` is the softmax probability of class ``c`` there (the paper's section 4.2), whatever
+    ``score`` says (``score`` still picks the reported scores and, with ``class_index=None``,
+    the class). ``L^c = ReLU(sum_k w_k A^k)``.
+
+    A channel that is constant over the map has no mask (``max == min``); like the authors'
+    code, it is skipped and gets weight 0. The other masked inputs of the whole batch are
+    gathered and run through the model ``channel_batch_size`` at a time, so an image costs
+    about ``K / channel_batch_size`` forward passes of that size rather than ``K`` single ones.
+
+    Args:
+        model: see ``BaseCAM``.
+        layer: see ``BaseCAM``.
+        channel_batch_size: masked images per forward pass. Defaults to 32.
+        **kwargs: the other arguments of ``BaseCAM`` (``score``, ``batch_size``,
+            ``jit_compile``).
+
+    Raises:
+        InputError: ``channel_batch_size`` is not a positive int; see ``BaseCAM``.
+
+    Example:
+        >>> cam = ScoreCAM(model, "block5_conv4", channel_batch_size=64)
+        >>> maps = cam(images)                      # K masked forward passes per image
+    """
+
+    uses_gradients = False
+
+    def __init__(self, model, layer=None, *, channel_batch_size=32, **kwargs):
+        if (not isinstance(channel_batch_size, numbers.Integral)
+                or isinstance(channel_batch_size, bool) or channel_batch_size < 1):
+            raise InputError(f"`channel_batch_size` must be a positive int (masked images per "
+                             f"forward pass), got {channel_batch_size!r}")
+        self.channel_batch_size = int(channel_batch_size)
+        super().__init__(model, layer, **kwargs)
+
+    def channel_weights(self, activations, grads, *, images, classes):
+        """Return the masked inputs' class probabilities, ``[batch, channels]``."""
+        del grads
+        maps = tf.transpose(activations, (0, 3, 1, 2))  # [batch, channels, h, w]
+        varies = tf.reduce_max(maps, axis=(2, 3)) > tf.reduce_min(maps, axis=(2, 3))
+        pairs = tf.cast(tf.where(varies), tf.int32)  # (image, channel) of every real mask
+        probabilities = self._score_pairs(maps, pairs, images, classes)
+        return tf.scatter_nd(pairs, probabilities, tf.shape(varies))
+
+    def _score_pairs(self, maps, pairs, images, classes):
+        """Class probability of each (image, channel) pair's masked image, ``[pairs]``."""
+        total = tf.shape(pairs)[0]
+        step = self.channel_batch_size
+
+        def body(start, done):
+            chunk = pairs[start:start + step]
+            masked = tf.gather(images, chunk[:, 0]) * self._masks(tf.gather_nd(maps, chunk),
+                                                                  tf.shape(images)[1:3])
+            _, logits = self.forward(masked)
+            probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
+            picked = tf.gather(probabilities, tf.gather(classes, chunk[:, 0]), batch_dims=1)
+            return start + step, done.write(start // step, picked)
+
+        parts = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)
+        _, parts = tf.while_loop(lambda start, _: start < total, body, (0, parts))
+        return _concat(parts, total)
+
+    @staticmethod
+    def _masks(maps, size):
+        """Upsample ``[n, h, w]`` maps to ``size``, each scaled to ``[0, 1]``: ``[n, H, W, 1]``."""
+        up = tf.image.resize(maps[..., None], size, method="bilinear")
+        low = tf.reduce_min(up, axis=(1, 2, 3), keepdims=True)
+        high = tf.reduce_max(up, axis=(1, 2, 3), keepdims=True)
+        return tf.math.divide_no_nan(up - low, high - low)
+
+
+def _concat(parts, total):
+    """Concatenate a TensorArray of ``[m]`` vectors; ``[0]`` when nothing was written."""
+    return tf.cond(total > 0, parts.concat, lambda: tf.zeros((0,), tf.float32))
