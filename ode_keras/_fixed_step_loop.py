@@ -19,9 +19,10 @@ def integrate(solver, func, y0, t_out, options):
     num_times = t_out.shape[0]
     spans = t_out[1:] - t_out[:-1]
     step_size = tf.constant(options["step_size"], dtype)
-    steps_per_span = tf.maximum(
-        1, tf.cast(tf.math.ceil(tf.stop_gradient(spans) / step_size), tf.int32)
-    )
+    # A quotient a rounding error above a whole number (0.5 / 0.05 = 10.000000000000002)
+    # must not cost an extra step.
+    quotients = tf.stop_gradient(spans) / step_size
+    steps_per_span = tf.maximum(1, tf.cast(tf.math.ceil(quotients - 1e-6), tf.int32))
     total_steps = tf.reduce_sum(steps_per_span)
     # Refuse up front a solve that would take more than max_num_steps: never hang.
     status = tf.where(total_steps > options["max_num_steps"], failures.MAX_STEPS, failures.OK)

@@ -220,3 +220,25 @@ def test_keras_variables_are_found_inside_a_mixed_precision_autocast_scope():
     with AutocastScope("float16"):
         assert not isinstance(dense.kernel.value, tf.Variable)
         assert _backend_variable(dense.kernel) is dense.kernel._value
+
+
+def test_adjoint_solver_settings_are_honoured():
+    field = Field()
+    y0, t = tf.constant(Y0), tf.constant(TIMES)
+
+    def backward_nfe(**kwargs):
+        counter = SolverCounter()
+        with tf.GradientTape() as tape:
+            loss = _loss(odeint_adjoint(field, y0, t, counter=counter, **{**TIGHT, **kwargs}))
+        gradient = tape.gradient(loss, field.W)  # the backward solve runs here
+        return int(counter.nfe_backward), gradient
+
+    tight, exact = backward_nfe()
+    loose, approximate = backward_nfe(adjoint_rtol=1e-4, adjoint_atol=1e-6)
+    assert loose < tight
+    assert 1e-9 < _relative(approximate, exact) < 1e-2  # looser, but still a gradient
+    # A fixed-step backward solve: 4 rk4 stages per step plus one evaluation per interval.
+    fixed, gradient = backward_nfe(adjoint_method="rk4", adjoint_options={"step_size": 0.05})
+    steps = sum(int(np.ceil(round(d / 0.05, 9))) for d in np.diff(TIMES))
+    assert fixed == 4 * steps + (len(TIMES) - 1)
+    assert _relative(gradient, exact) < 1e-4

@@ -121,6 +121,14 @@ def test_fixed_step_cuts_each_interval_into_equal_steps():
     assert int(stats["nfe"]) == 4 * 4
 
 
+def test_a_step_size_that_divides_an_interval_up_to_rounding_takes_whole_steps():
+    problem = PROBLEMS["exponential"]
+    # In floating point 0.5 / 0.05 = 10.000000000000002 and 0.3 / 0.1 = 2.9999999999999996.
+    _, stats = odeint(problem.func, tf.constant(problem.y0), tf.constant([0.0, 0.5, 0.8]),
+                      method="euler", options={"step_size": 0.05}, return_stats=True)
+    assert int(stats["num_steps"]) == 10 + 6
+
+
 def test_user_grid_steps_through_grid_points_and_output_times():
     problem = PROBLEMS["exponential"]
     grid = np.linspace(0.0, 1.0, 101)
