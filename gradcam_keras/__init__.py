@@ -6,6 +6,11 @@ Gradient-based Localization", ICCV 2017.
 Names are imported on first use, so ``gradcam-keras --help`` and argument errors answer
 without loading TensorFlow.
 
+The CAM family (``GradCAMPlusPlus``, ``HiResCAM``, ``LayerCAM``, ``XGradCAM``, ``ScoreCAM``,
+``EigenCAM``, ``GuidedGradCAM``, ``CounterfactualCAM``; by name in ``METHODS``) shares
+``GradCAM``'s interface; ``gradcam_keras.metrics`` scores maps (localisation, pointing game,
+deletion/insertion, Average Drop, Increase in Confidence, randomisation sanity check).
+
 Example:
     >>> from gradcam_keras import GradCAM
     >>> maps = GradCAM(model, "block5_conv4")(images)   # raw maps [batch, h, w]
@@ -20,6 +25,18 @@ _EXPORTS = {
     "BaseCAM": "gradcam_keras.cam",
     "CAMResult": "gradcam_keras.cam",
     "GradCAM": "gradcam_keras.cam",
+    "CounterfactualCAM": "gradcam_keras.methods",
+    "EigenCAM": "gradcam_keras.methods",
+    "GradCAMPlusPlus": "gradcam_keras.methods",
+    "GuidedBackprop": "gradcam_keras.guided",
+    "GuidedGradCAM": "gradcam_keras.methods",
+    "HiResCAM": "gradcam_keras.methods",
+    "LayerCAM": "gradcam_keras.methods",
+    "METHODS": "gradcam_keras.methods",
+    "ScoreCAM": "gradcam_keras.methods",
+    "XGradCAM": "gradcam_keras.methods",
+    "get_method": "gradcam_keras.methods",
+    "image_maps": "gradcam_keras.methods",
     "InputError": "gradcam_keras.errors",
     "ZeroMapWarning": "gradcam_keras.errors",
     "figure": "gradcam_keras.image",
@@ -34,10 +51,14 @@ _EXPORTS = {
     "imagenet_class_names": "gradcam_keras.models",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+_SUBPACKAGES = ("methods", "metrics")
+
+__all__ = ["__version__", *_EXPORTS, *_SUBPACKAGES]
 
 
 def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"gradcam_keras.{name}")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'gradcam_keras' has no attribute {name!r}")

@@ -13,6 +13,7 @@ import traceback
 import warnings
 
 from gradcam_keras.errors import InputError
+from gradcam_keras.method_names import ALL, METHOD_NAMES
 
 PROG = "gradcam-keras"
 MANY_INPUTS = 4  # from this many inputs on, a progress bar replaces per-image lines
@@ -29,7 +30,7 @@ def build_parser():
         prog=PROG,
         description="Grad-CAM heatmaps for Keras image classifiers (Selvaraju et al. 2017).\n"
                     "Writes, per image, the original beside the jet overlay of the map.",
-        epilog="examples:\n  gradcam-keras --demo\n"
+        epilog="examples:\n  gradcam-keras --demo\n  gradcam-keras --demo --method all\n"
                "  gradcam-keras --input cat.jpg --layer block5_conv4\n"
                "  gradcam-keras --input photos/ --top-k 3 --output maps/ --save-npy --json\n"
                "  gradcam-keras --model resnet50 --list-layers",
@@ -77,6 +78,9 @@ def _add_cam_arguments(group):
                          help="explain these classes in every image (default: the top class)")
     classes.add_argument("--top-k", type=_positive_int, metavar="K",
                          help="explain each image's K best classes, one panel each")
+    group.add_argument("--method", choices=(*METHOD_NAMES, ALL), default="gradcam",
+                       help="the CAM method (default gradcam, the paper's); 'all' draws one "
+                            "panel per method for one class")
     group.add_argument("--score", choices=("logits", "softmax"), default="logits",
                        help="differentiate the score before the softmax (the paper; default) "
                             "or the softmax probability (the classic blog)")
@@ -153,13 +157,15 @@ def _run(args):
                          "--list-layers")
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    _check_method_targets(args)
     paths = [] if args.list_layers else cli_io.collect_inputs(args.input or [])
     figure_paths = None
     if not args.list_layers:
         for path in paths:  # headers only: a bad file is reported before any model loads
             check_image_file(path)
         names = [_base_name(p) for p in paths] if paths else ["demo"]
-        figure_paths = cli_io.plan_outputs(args.output, names, inputs=paths)
+        tag = "cams" if args.method == ALL else args.method
+        figure_paths = cli_io.plan_outputs(args.output, names, inputs=paths, tag=tag)
     _import_tensorflow_quietly()
     from gradcam_keras import cli_run
 
@@ -172,6 +178,14 @@ def _run(args):
                               progress)
     _report(records, args, _bar(args, sources))
     return 0
+
+
+def _check_method_targets(args):
+    several = (args.top_k or 1) > 1 or len(args.class_index or ()) > 1
+    if args.method == ALL and several:
+        raise InputError("--method all draws one panel per method for one class; pass one "
+                         "--class-index (or --top-k 1), or pick one --method for several "
+                         "classes")
 
 
 def _import_tensorflow_quietly():

@@ -43,7 +43,7 @@ def collect_inputs(paths):
     return files
 
 
-def plan_outputs(output, names, inputs=()):
+def plan_outputs(output, names, inputs=(), tag="gradcam"):
     """Decide the figure path of each input.
 
     Args:
@@ -51,6 +51,8 @@ def plan_outputs(output, names, inputs=()):
             file (suffix in ``FIGURE_SUFFIXES``) when there is one input.
         names: one base name per input (``"cat"`` for ``cat.jpg``).
         inputs: input file paths, which are never overwritten.
+        tag: what the figures show, appended to each name in a directory
+            (``cat_gradcam.png``). Defaults to ``"gradcam"``.
 
     Returns:
         list of figure paths; their directories exist and are writable.
@@ -64,7 +66,7 @@ def plan_outputs(output, names, inputs=()):
     if as_file and len(names) != 1:
         raise InputError(f"--output {output!r} names one file but there are {len(names)} "
                          "inputs; pass a directory")
-    paths = [output] if as_file else _unique_paths(output, names)
+    paths = [output] if as_file else _unique_paths(output, names, tag)
     _ensure_writable_dir(os.path.dirname(paths[0]) or ".")
     taken = {os.path.realpath(p) for p in inputs}
     for path in paths:
@@ -76,13 +78,13 @@ def plan_outputs(output, names, inputs=()):
     return paths
 
 
-def _unique_paths(directory, names):
+def _unique_paths(directory, names, tag):
     paths, seen = [], {}
     for name in names:
         count = seen.get(name, 0)
         seen[name] = count + 1
         suffix = "" if count == 0 else f"_{count + 1}"
-        paths.append(os.path.join(directory, f"{name}{suffix}_gradcam.png"))
+        paths.append(os.path.join(directory, f"{name}{suffix}_{tag}.png"))
     return paths
 
 

@@ -47,7 +47,15 @@ def sources(args, paths):
 
 
 def explain(args, loaded, class_names, default_layer, sources, figure_paths, progress):
-    """Build Grad-CAM for the arguments and run the pipeline; return the per-image records."""
+    """Build the CAM(s) for the arguments and run the pipeline; return the per-image records."""
+    if args.method != "gradcam":
+        from gradcam_keras import cli_methods
+
+        cams = cli_methods.build_cams(args.method, loaded.model, args.layer or default_layer,
+                                      score=args.score, batch_size=args.batch_size)
+        return cli_methods.explain(sources, loaded, cams, class_names, figure_paths=figure_paths,
+                                   class_index=args.class_index, top_k=args.top_k,
+                                   save_npy=args.save_npy, alpha=args.alpha, progress=progress)
     cam = GradCAM(loaded.model, args.layer or default_layer, score=args.score,
                   batch_size=args.batch_size)
     return explain_sources(sources, loaded, cam, class_names, figure_paths=figure_paths,

@@ -9,12 +9,15 @@ Example:
     >>> maps = cam(images)
 """
 
+import importlib
+
 import numpy as np
 
 from gradcam_keras.cam import GradCAM
 from gradcam_keras.errors import InputError
 from gradcam_keras.guided import GuidedGradCAM
 from gradcam_keras.image import upsample
+from gradcam_keras.method_names import METHOD_SPECS
 from gradcam_keras.methods.eigencam import EigenCAM
 from gradcam_keras.methods.gradient import (
     CounterfactualCAM,
@@ -25,17 +28,13 @@ from gradcam_keras.methods.gradient import (
 )
 from gradcam_keras.methods.scorecam import ScoreCAM
 
-METHODS = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "hirescam": HiResCAM,
-    "layercam": LayerCAM,
-    "xgradcam": XGradCAM,
-    "scorecam": ScoreCAM,
-    "eigencam": EigenCAM,
-    "guided-gradcam": GuidedGradCAM,
-    "counterfactual": CounterfactualCAM,
-}
+
+def _load(spec):
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+METHODS = {name: _load(path) for name, (_, path) in METHOD_SPECS.items()}
 
 __all__ = ["METHODS", "CounterfactualCAM", "EigenCAM", "GradCAM", "GradCAMPlusPlus",
            "GuidedGradCAM", "HiResCAM", "LayerCAM", "ScoreCAM", "XGradCAM", "get_method",
