@@ -54,7 +54,7 @@ def _reference(model, x, classes):
     return np.stack(maps)
 
 
-@pytest.mark.parametrize("channel_batch_size", [1, 4, 64])
+@pytest.mark.parametrize("channel_batch_size", [1, 5, 64])  # 12 masks: 12, 3 and 1 passes
 def test_matches_the_one_channel_at_a_time_reference(channel_batch_size):
     model, x = _model(), _images()
     classes = [0, 3, 2]
@@ -95,3 +95,8 @@ def test_a_batch_with_no_mask_at_all_gives_zero_maps():
 def test_bad_channel_batch_size_is_explained(value):
     with pytest.raises(InputError, match="`channel_batch_size` must be a positive int"):
         ScoreCAM(_model(), "c2", channel_batch_size=value)
+
+
+def test_xla_is_refused_with_the_reason():
+    with pytest.raises(InputError, match="data-dependent number of masked images"):
+        ScoreCAM(_model(), "c2", jit_compile=True)

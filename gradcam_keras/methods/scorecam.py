@@ -29,11 +29,11 @@ class ScoreCAM(BaseCAM):
         model: see ``BaseCAM``.
         layer: see ``BaseCAM``.
         channel_batch_size: masked images per forward pass. Defaults to 32.
-        **kwargs: the other arguments of ``BaseCAM`` (``score``, ``batch_size``,
-            ``jit_compile``).
+        **kwargs: the other arguments of ``BaseCAM`` (``score``, ``batch_size``).
 
     Raises:
-        InputError: ``channel_batch_size`` is not a positive int; see ``BaseCAM``.
+        InputError: ``channel_batch_size`` is not a positive int; ``jit_compile=True``; see
+            ``BaseCAM``.
 
     Example:
         >>> cam = ScoreCAM(model, "block5_conv4", channel_batch_size=64)
@@ -47,6 +47,10 @@ class ScoreCAM(BaseCAM):
                 or isinstance(channel_batch_size, bool) or channel_batch_size < 1):
             raise InputError(f"`channel_batch_size` must be a positive int (masked images per "
                              f"forward pass), got {channel_batch_size!r}")
+        if kwargs.get("jit_compile"):
+            raise InputError("`jit_compile=True` is not available for Score-CAM: it scores a "
+                             "data-dependent number of masked images (constant channels are "
+                             "skipped), which XLA cannot compile; leave jit_compile out")
         self.channel_batch_size = int(channel_batch_size)
         super().__init__(model, layer, **kwargs)
 
