@@ -21,9 +21,11 @@ class ScoreCAM(BaseCAM):
     the class). ``L^c = ReLU(sum_k w_k A^k)``.
 
     A channel that is constant over the map has no mask (``max == min``); like the authors'
-    code, it is skipped and gets weight 0. The other masked inputs of the whole batch are
-    gathered and run through the model ``channel_batch_size`` at a time, so an image costs
-    about ``K / channel_batch_size`` forward passes of that size rather than ``K`` single ones.
+    code, it is skipped and gets weight 0, and its masked image is never computed. The other
+    masked inputs of the whole batch are gathered and run through the model
+    ``channel_batch_size`` at a time: ``ceil(n / channel_batch_size)`` calls for ``n`` masks
+    instead of ``n``. The arithmetic stays one forward pass per mask, so on a CPU a large model
+    costs about ``n`` forward passes whatever the batching (see benchmarks/localization.py).
 
     Args:
         model: see ``BaseCAM``.
