@@ -38,14 +38,15 @@ def _images(batch=3, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, 12, 10, 3)).astype(np.float32)
 
 
-def _reference(model, x, classes):
+def _reference(model, x, classes, max_channels=None):
     features = keras.Model(model.input, model.get_layer("c2").output)(x).numpy()
     maps = []
     for image, A, c in zip(x, features.astype(np.float64), classes):
         weights = np.zeros(A.shape[-1])
+        kept = np.argsort(-A.std(axis=(0, 1)))[:max_channels or A.shape[-1]]
         for k in range(A.shape[-1]):
-            if A[..., k].max() == A[..., k].min():
-                continue  # no mask: skipped, as in the authors' code
+            if A[..., k].max() == A[..., k].min() or k not in kept:
+                continue  # no mask (skipped, as in the authors' code), or not among the kept
             up = upsample(A[..., k], image.shape[:2]).astype(np.float64)
             mask = (up - up.min()) / (up.max() - up.min())
             probabilities = model(image[None] * mask[None, ..., None].astype(np.float32))
@@ -67,6 +68,17 @@ def test_matches_the_one_channel_at_a_time_reference(channel_batch_size):
     np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-5 * expected.max())
     cam(x[:1], class_index=1)
     assert cam.trace_count == 1  # the batches of 2 and 1 share one trace
+
+
+def test_faster_scorecam_scores_only_the_most_varied_channels():
+    model, x = _model(), _images()
+    classes = [4, 1, 0]
+    expected = _reference(model, x, classes, max_channels=2)
+    maps = ScoreCAM(model, "c2", max_channels=2)(x, class_index=classes)
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-5 * expected.max())
+    assert not np.allclose(maps, _reference(model, x, classes), rtol=1e-3)
+    full = ScoreCAM(model, "c2", max_channels=6)(x, class_index=classes)  # K = 6: every one
+    np.testing.assert_allclose(full, _reference(model, x, classes), rtol=1e-4, atol=1e-6)
 
 
 def test_weights_are_probabilities_and_constant_channels_get_zero():
@@ -92,9 +104,11 @@ def test_a_batch_with_no_mask_at_all_gives_zero_maps():
 
 
 @pytest.mark.parametrize("value", [0, -3, 2.5, True, "8"])
-def test_bad_channel_batch_size_is_explained(value):
+def test_bad_channel_batch_size_and_max_channels_are_explained(value):
     with pytest.raises(InputError, match="`channel_batch_size` must be a positive int"):
         ScoreCAM(_model(), "c2", channel_batch_size=value)
+    with pytest.raises(InputError, match="`max_channels` must be None .* or a positive int"):
+        ScoreCAM(_model(), "c2", max_channels=value)
 
 
 def test_xla_is_refused_with_the_reason():
