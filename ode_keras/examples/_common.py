@@ -1,7 +1,6 @@
 """Helpers shared by the examples: a headless pyplot, the figure directory, a running mean."""
 
 import os
-import sys
 
 import numpy as np
 
@@ -44,20 +43,6 @@ def save_figure(fig, viz_dir, name):
 def count_parameters(layer):
     """Number of trainable scalars of a built Keras layer or model (counters excluded)."""
     return sum(int(np.prod(v.shape)) for v in layer.trainable_weights)
-
-
-def peak_memory_mb():
-    """Peak resident memory of this process so far, in MB; None where the OS does not say.
-
-    Returns:
-        A float, or None (for example on Windows, which has no ``resource`` module).
-    """
-    try:
-        import resource
-    except ImportError:
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes vs KiB
 
 
 class RunningAverage:
