@@ -9,6 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from cli_helpers import run_cli, write_photo
 from keras import layers
 from keras.src.utils import file_utils
 from PIL import Image
@@ -31,20 +32,10 @@ def model_file(tmp_path_factory):
     return str(path)
 
 
-def _photo(path, size=(40, 60), seed=0):
-    pixels = np.random.default_rng(seed).integers(0, 256, size + (3,), dtype=np.uint8)
-    Image.fromarray(pixels).save(path)
-    return str(path)
-
-
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _assert_bad_input(capsys, *argv, match):
-    code, out, err = _run(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gradcam-keras: error: "), err
@@ -53,11 +44,11 @@ def _assert_bad_input(capsys, *argv, match):
 
 
 def test_figures_npy_and_json(model_file, tmp_path, capsys):
-    a, b = _photo(tmp_path / "a.png"), _photo(tmp_path / "b.jpg", (50, 30), seed=1)
+    a, b = write_photo(tmp_path / "a.png"), write_photo(tmp_path / "b.jpg", (50, 30), seed=1)
     before = {p: pathlib.Path(p).read_bytes() for p in (a, b)}
     out_dir = tmp_path / "out"
-    code, out, _ = _run(capsys, "--model", model_file, "--input", a, b, "--output", out_dir,
-                        "--save-npy", "--json")
+    code, out, _ = run_cli(capsys, "--model", model_file, "--input", a, b, "--output", out_dir,
+                           "--save-npy", "--json")
     assert code == 0
     records = json.loads(out)
     assert [r["input"] for r in records] == [a, b]
@@ -77,23 +68,23 @@ def test_figures_npy_and_json(model_file, tmp_path, capsys):
 
 
 def test_top_k_and_class_index_give_one_map_per_class(model_file, tmp_path, capsys):
-    a = _photo(tmp_path / "a.png")
-    code, out, _ = _run(capsys, "--model", model_file, "--input", a, "--top-k", "3", "--json",
-                        "--save-npy", "--output", tmp_path)
+    a = write_photo(tmp_path / "a.png")
+    code, out, _ = run_cli(capsys, "--model", model_file, "--input", a, "--top-k", "3", "--json",
+                           "--save-npy", "--output", tmp_path)
     record = json.loads(out)[0]
     assert code == 0 and np.load(record["npy"]).shape == (3, 28, 28)
     assert [t["class_index"] for t in record["targets"]] == [
         p["index"] for p in record["predictions"][:3]]
-    code, out, _ = _run(capsys, "--model", model_file, "--input", a, "--class-index", "4", "1",
-                        "--json", "--output", tmp_path / "c.png", "--score", "softmax")
+    code, out, _ = run_cli(capsys, "--model", model_file, "--input", a, "--class-index", "4", "1",
+                           "--json", "--output", tmp_path / "c.png", "--score", "softmax")
     assert code == 0 and [t["class_index"] for t in json.loads(out)[0]["targets"]] == [4, 1]
     assert os.path.isfile(tmp_path / "c.png")
 
 
 def test_default_output_directory_and_summary_line(model_file, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _photo(tmp_path / "cat.png")
-    code, out, err = _run(capsys, "--model", model_file, "--input", "cat.png")
+    write_photo(tmp_path / "cat.png")
+    code, out, err = run_cli(capsys, "--model", model_file, "--input", "cat.png")
     assert code == 0 and err == ""
     assert os.path.isfile(tmp_path / "gradcam_output" / "cat_gradcam.png")
     assert out.startswith("cat.png: class ") and "gradcam_output/cat_gradcam.png" in out
@@ -103,21 +94,21 @@ def test_a_directory_of_many_images_shows_progress(model_file, tmp_path, capsys)
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(5):
-        _photo(photos / f"p{i}.png", seed=i)
+        write_photo(photos / f"p{i}.png", seed=i)
     (photos / "readme.txt").write_text("not an image, skipped by suffix")
-    code, out, err = _run(capsys, "--model", model_file, "--input", photos, "--output",
-                          tmp_path / "maps", "--batch-size", "2")
+    code, out, err = run_cli(capsys, "--model", model_file, "--input", photos, "--output",
+                             tmp_path / "maps", "--batch-size", "2")
     assert code == 0 and "5/5 images" in err
     assert out.strip() == f"wrote 5 figures to {tmp_path / 'maps'}"
     assert len(os.listdir(tmp_path / "maps")) == 5
 
 
 def test_list_layers_prints_the_parameter_formula(model_file, capsys):
-    code, out, _ = _run(capsys, "--model", model_file, "--list-layers")
+    code, out, _ = run_cli(capsys, "--model", model_file, "--list-layers")
     assert code == 0
     assert "conv1" in out and "3*3*8*3 + 8" in out and "224" in out
     assert "conv2" in out and "(None, 28, 28, 8)" in out and "584" in out
-    code, out, _ = _run(capsys, "--model", model_file, "--list-layers", "--json")
+    code, out, _ = run_cli(capsys, "--model", model_file, "--list-layers", "--json")
     assert [row["params"] for row in json.loads(out)] == [224, 584]
 
 
@@ -127,7 +118,7 @@ def _offline(*args, **kwargs):
 
 def test_vgg19_layers_are_listed_without_imagenet_weights(capsys, monkeypatch):
     monkeypatch.setattr(file_utils, "get_file", _offline)
-    code, out, _ = _run(capsys, "--list-layers")
+    code, out, _ = run_cli(capsys, "--list-layers")
     assert code == 0 and "block5_conv4" in out and "2,359,808" in out
 
 
@@ -136,7 +127,7 @@ def test_demo_writes_the_main_job_figure(tmp_path, capsys, monkeypatch):
     from gradcam_keras import demo
 
     monkeypatch.chdir(tmp_path)
-    code, out, _ = _run(capsys, "--demo", "--json")
+    code, out, _ = run_cli(capsys, "--demo", "--json")
     record = json.loads(out)[0]
     assert code == 0 and record["layer"] == demo.DEMO_LAYER
     assert record["figure"] == os.path.join("gradcam_output", "demo_gradcam.png")
@@ -151,7 +142,7 @@ def test_demo_writes_the_main_job_figure(tmp_path, capsys, monkeypatch):
 
 
 def test_bad_files_exit_2_with_one_line(model_file, tmp_path, capsys, monkeypatch):
-    good = _photo(tmp_path / "good.png")
+    good = write_photo(tmp_path / "good.png")
     m = ("--model", model_file)
     _assert_bad_input(capsys, *m, "--input", tmp_path / "gone.jpg", match="does not exist")
     (tmp_path / "notes.jpg").write_text("hello")
@@ -176,7 +167,7 @@ def _denied(*args, **kwargs):
 
 
 def test_bad_model_arguments_exit_2_with_one_line(model_file, tmp_path, capsys, monkeypatch):
-    good = _photo(tmp_path / "good.png")
+    good = write_photo(tmp_path / "good.png")
     m = ("--model", model_file, "--input", good)
     _assert_bad_input(capsys, *m, "--layer", "conv9", match="valid convolutional layers: "
                                                             "conv1, conv2")
@@ -215,8 +206,8 @@ def test_unexpected_failures_exit_1_with_one_line(model_file, tmp_path, capsys, 
         raise RuntimeError("disk on fire\nsecond line")
 
     monkeypatch.setattr(cli_run, "explain_sources", broken)
-    code, _, err = _run(capsys, "--model", model_file, "--input", _photo(tmp_path / "a.png"),
-                        "--output", tmp_path)
+    photo = write_photo(tmp_path / "a.png")
+    code, _, err = run_cli(capsys, "--model", model_file, "--input", photo, "--output", tmp_path)
     assert code == 1 and err.strip().splitlines() == [
         "gradcam-keras: failed: RuntimeError: disk on fire (rerun with --debug for details)"]
 
@@ -225,7 +216,7 @@ def test_unexpected_failures_exit_1_with_one_line(model_file, tmp_path, capsys, 
 def test_the_installed_command_keeps_stderr_to_one_line(model_file, tmp_path):
     # A fresh process: TensorFlow's C++ start-up lines and Keras's warnings about the
     # mismatched file must not reach stderr, only the one line.
-    good = _photo(tmp_path / "good.png")
+    good = write_photo(tmp_path / "good.png")
     keras.Sequential([keras.Input((4,)), layers.Dense(2)]).save_weights(
         tmp_path / "other.weights.h5")
     result = subprocess.run(

@@ -6,6 +6,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from cli_helpers import run_cli, write_photo
 from keras import layers
 from PIL import Image
 
@@ -29,16 +30,6 @@ def model_file(tmp_path_factory):
     return str(path)
 
 
-def _photo(path, size=(40, 60), seed=0):
-    pixels = np.random.default_rng(seed).integers(0, 256, size + (3,), dtype=np.uint8)
-    Image.fromarray(pixels).save(path)
-    return str(path)
-
-
-def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_method_choices_are_the_registry_and_all():
@@ -49,10 +40,10 @@ def test_method_choices_are_the_registry_and_all():
 
 @pytest.mark.parametrize("method, cls", [("gradcam++", GradCAMPlusPlus), ("scorecam", ScoreCAM)])
 def test_one_method_writes_its_own_maps(model_file, tmp_path, capsys, method, cls):
-    image = _photo(tmp_path / "a.png")
-    code, out, _ = _run(capsys, "--model", model_file, "--input", image, "--output",
-                        tmp_path / "out", "--method", method, "--top-k", "2", "--save-npy",
-                        "--json")
+    image = write_photo(tmp_path / "a.png")
+    code, out, _ = run_cli(capsys, "--model", model_file, "--input", image, "--output",
+                           tmp_path / "out", "--method", method, "--top-k", "2", "--save-npy",
+                           "--json")
     assert code == 0
     (record,) = json.loads(out)
     assert os.path.basename(record["figure"]) == f"a_{method}.png"
@@ -66,9 +57,10 @@ def test_one_method_writes_its_own_maps(model_file, tmp_path, capsys, method, cl
 
 
 def test_guided_gradcam_saves_pixel_level_maps(model_file, tmp_path, capsys):
-    image = _photo(tmp_path / "b.png", (30, 50))
-    code, out, _ = _run(capsys, "--model", model_file, "--input", image, "--output",
-                        tmp_path / "g.png", "--method", "guided-gradcam", "--save-npy", "--json")
+    image = write_photo(tmp_path / "b.png", (30, 50))
+    code, out, _ = run_cli(capsys, "--model", model_file, "--input", image, "--output",
+                           tmp_path / "g.png", "--method", "guided-gradcam", "--save-npy",
+                           "--json")
     assert code == 0
     (record,) = json.loads(out)
     saved = np.load(record["npy"])
@@ -80,8 +72,8 @@ def test_guided_gradcam_saves_pixel_level_maps(model_file, tmp_path, capsys):
 
 
 def test_all_methods_on_the_demo(tmp_path, capsys):
-    code, out, _ = _run(capsys, "--demo", "--method", "all", "--output", tmp_path,
-                        "--save-npy", "--json")
+    code, out, _ = run_cli(capsys, "--demo", "--method", "all", "--output", tmp_path,
+                           "--save-npy", "--json")
     assert code == 0
     (record,) = json.loads(out)
     assert record["methods"] == list(METHOD_NAMES)
@@ -99,7 +91,7 @@ def test_all_methods_on_the_demo(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra", [["--top-k", "2"], ["--class-index", "1", "2"]])
 def test_all_methods_for_several_classes_is_refused(capsys, extra):
-    code, _, err = _run(capsys, "--demo", "--method", "all", *extra)
+    code, _, err = run_cli(capsys, "--demo", "--method", "all", *extra)
     assert code == 2
     assert err.strip().splitlines() == [err.strip()]
     assert "--method all draws one panel per method for one class" in err
