@@ -28,6 +28,23 @@ from gradcam_keras.layers import check_spatial, default_layer, resolve_layer
 SCORES = ("logits", "softmax")
 
 
+def check_explainer_arguments(model, score, batch_size):
+    """Raise a clear error unless ``model``, ``score`` and ``batch_size`` can explain images.
+
+    Shared by every explainer's constructor (the CAM family and Guided Backpropagation).
+
+    Raises:
+        TypeError: ``model`` is not a ``keras.Model``.
+        InputError: ``score`` is not one of ``SCORES``, or ``batch_size`` is not a positive int.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
+    if score not in SCORES:
+        raise InputError(f"`score` must be one of {SCORES}, got {score!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class CAMResult:
     """Everything one ``BaseCAM.compute`` call found.
@@ -89,12 +106,7 @@ class BaseCAM:
     uses_gradients = True
 
     def __init__(self, model, layer=None, *, score="logits", batch_size=16, jit_compile=False):
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
-        if score not in SCORES:
-            raise InputError(f"`score` must be one of {SCORES}, got {score!r}")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}")
+        check_explainer_arguments(model, score, batch_size)
         self.model = model
         self.score = score
         self.batch_size = batch_size

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from gradcam_keras import targets as targets_lib
-from gradcam_keras.cam import SCORES, GradCAM
+from gradcam_keras.cam import GradCAM, check_explainer_arguments
 from gradcam_keras.errors import InputError
 from gradcam_keras.graph import final_operation, is_squashing, pre_activation
 from gradcam_keras.image import upsample
@@ -104,12 +104,7 @@ class GuidedBackprop:
     """
 
     def __init__(self, model, *, score="logits", batch_size=16):
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
-        if score not in SCORES:
-            raise InputError(f"`score` must be one of {SCORES}, got {score!r}")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}")
+        check_explainer_arguments(model, score, batch_size)
         self.model = model
         self.score = score
         self.batch_size = batch_size
