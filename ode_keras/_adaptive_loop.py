@@ -27,12 +27,9 @@ def integrate(solver, func, y0, f0, t_out, rtol, atol, options):
     max_step = tf.constant(options["max_step"], dtype)
     norm = options["norm"]
 
-    initial_evaluations = 1  # f0, evaluated once at the boundary by odeint
-    if options["first_step"] is None:
-        h = stepsize.initial_step(func, t_start, y0, f0, solver.order, rtol, atol, norm)
-        initial_evaluations += 1
-    else:
-        h = tf.constant(options["first_step"], dtype)
+    h, selection_evaluations = _first_step(solver, func, t_start, y0, f0, rtol, atol, norm,
+                                           options["first_step"])
+    initial_evaluations = 1 + selection_evaluations  # f0 was evaluated once by the caller
     h = tf.stop_gradient(tf.clip_by_value(h, min_step, tf.minimum(max_step, t_end - t_start)))
 
     zero = tf.constant(0, tf.int32)
@@ -56,8 +53,31 @@ def integrate(solver, func, y0, f0, t_out, rtol, atol, options):
         "num_accepted": final.num_accepted,
         "num_rejected": final.num_rejected,
         "status": status,
+        # The step the controller proposes next: where a following solve may start.
+        "next_step": final.h,
     }
     return _outputs.finish(final.outputs, final.i_out, y0), final.t, stats
+
+
+def _first_step(solver, func, t_start, y0, f0, rtol, atol, norm, first_step):
+    """The first trial step and the evaluations spent choosing it.
+
+    ``first_step`` is None (Hairer's selection, one evaluation), a number (taken as given),
+    or a scalar tensor: a step carried over from a previous solve, as the adjoint's backward
+    pass does from one interval to the next, where a value <= 0 means "none yet: select".
+    """
+    dtype = t_start.dtype
+    if first_step is None:
+        return stepsize.initial_step(func, t_start, y0, f0, solver.order, rtol, atol, norm), 1
+    if not tf.is_tensor(first_step):
+        return tf.constant(first_step, dtype), 0
+    carried = tf.cast(first_step, dtype)
+    select = carried <= 0
+    h = tf.cond(
+        select,
+        lambda: stepsize.initial_step(func, t_start, y0, f0, solver.order, rtol, atol, norm),
+        lambda: carried)
+    return h, tf.cast(select, tf.int32)
 
 
 def _step(solver, func, t_out, s, rtol, atol, norm, min_step, max_step):
@@ -84,6 +104,9 @@ def _step(solver, func, t_out, s, rtol, atol, norm, min_step, max_step):
 
     t_next = tf.where(accept, t1, s.t)
     h_next = stepsize.propose_step(h, ratio, solver.order)
+    # A step cut short to land on a time says nothing against the longer step planned:
+    # keep that one for what follows (the next output interval, or the next solve).
+    h_next = tf.where(accept & reaches_end, tf.maximum(h_next, s.h), h_next)
     h_next = tf.stop_gradient(tf.clip_by_value(h_next, min_step, max_step))
     cannot_shrink = tf.logical_not(accept) & (h <= min_step)
     lost_in_rounding = (t_next + h_next <= t_next) & (t_next < t_out[-1])

@@ -199,12 +199,17 @@ def _backward_pass(forward, ys, grad_ys, params, backward, counter):
     dynamics = _augmented_dynamics(func, num_state, params)
     # The first stage of each backward solve is the derivative evaluated below,
     # except for fixed-step solvers, which evaluate their own.
-    extra_evaluations = 0 if isinstance(backward["solver"], AdaptiveSolver) else 1
+    adaptive = isinstance(backward["solver"], AdaptiveSolver)
+    extra_evaluations = 0 if adaptive else 1
+    # Each interval starts from the step the previous one proposed (the first selects its
+    # own): re-selecting per interval, as torchdiffeq does, costs an evaluation and, on short
+    # intervals, a needlessly small first step. A first_step the user set is kept throughout.
+    carry_step = adaptive and backward["options"]["first_step"] is None
 
     def output_time(i):
         return tuple(y[i] for y in ys), tuple(g[i] for g in grad_ys)
 
-    def interval(i, a_z, a_params, a_t, time_grads, nfe, steps):
+    def interval(i, a_z, a_params, a_t, time_grads, nfe, steps, step_size):
         # At output time t_i: the forward state, and dL/dt_i from the output's sensitivity.
         z_i, dz_i = output_time(i)
         state = (*z_i, *a_z, *a_params, a_t)
@@ -216,20 +221,24 @@ def _backward_pass(forward, ys, grad_ys, params, backward, counter):
         problem = Problem(
             func=dynamics, y0=state, f0=derivative, t=tf.stack([t[i], t[i - 1]]),
             direction=-forward.direction, is_tuple=True, solver=backward["solver"],
-            rtol=backward["rtol"], atol=backward["atol"], options=backward["options"])
+            rtol=backward["rtol"], atol=backward["atol"],
+            options={**backward["options"], "first_step": step_size} if carry_step
+            else backward["options"])
         solution, stats = solve(problem)
+        step_size = stats["next_step"] if carry_step else step_size
         end = tuple(s[-1] for s in solution)
 
         # At t_{i-1}: add the incoming sensitivity; z is reset from ys next time round.
         _, dz_prev = output_time(i - 1)
         a_z = tuple(a + g for a, g in zip(end[num_state:2 * num_state], dz_prev))
         return (i - 1, a_z, end[2 * num_state:-1], end[-1], time_grads.write(i, dL_dti),
-                nfe + stats["nfe"] + extra_evaluations, steps + stats["num_steps"])
+                nfe + stats["nfe"] + extra_evaluations, steps + stats["num_steps"], step_size)
 
     dtype = t.dtype
     start = (num_times - 1, tuple(g[-1] for g in grad_ys), tuple(tf.zeros_like(p) for p in params),
-             tf.zeros([], dtype), tf.TensorArray(dtype, size=num_times), 0, 0)
-    _, a_z, a_params, a_t, time_grads, nfe, steps = tf.while_loop(
+             tf.zeros([], dtype), tf.TensorArray(dtype, size=num_times), 0, 0,
+             tf.zeros([], dtype))  # no step to carry yet: the first interval selects one
+    _, a_z, a_params, a_t, time_grads, nfe, steps, _ = tf.while_loop(
         lambda i, *_: i > 0, interval, start, maximum_iterations=num_times - 1)
     if counter is not None:
         counter.record_backward({"nfe": nfe, "num_steps": steps})

@@ -42,7 +42,8 @@ def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
         tuple of such tensors for a tuple ``y0``. With ``return_stats=True``,
         ``(ys, stats)`` where ``stats`` holds int32 tensors ``nfe``,
         ``num_steps``, ``num_accepted``, ``num_rejected`` and ``status``
-        (0 = success, see :mod:`ode_keras.failures`).
+        (0 = success, see :mod:`ode_keras.failures`); adaptive methods add
+        ``next_step``, the step size the controller would try next.
 
     Raises:
         TypeError, ValueError: For invalid arguments, before any solving.

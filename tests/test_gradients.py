@@ -158,6 +158,41 @@ def test_seminorm_gives_the_same_gradients_with_fewer_backward_evaluations():
     assert results["seminorm"][1] < 0.8 * results["full"][1]
 
 
+def test_backward_intervals_start_from_the_step_the_previous_one_proposed():
+    # Many output times close together, as in ode_demo's batches: the backward pass solves
+    # one short interval after another. Carrying the step over, each interval after the
+    # first takes one step; choosing afresh every time (or a small first_step the user
+    # fixed) starts small and takes several.
+    field = Field()
+    y0 = tf.constant(Y0)
+    t = tf.constant(np.linspace(0.0, 0.45, 10))
+    num_intervals = 9
+
+    def backward(**kwargs):
+        counter = SolverCounter()
+        with tf.GradientTape() as tape:
+            tape.watch(y0)
+            loss = _loss(odeint_adjoint(field, y0, t, rtol=1e-5, atol=1e-7, counter=counter,
+                                        **kwargs)[-4:])
+        grads = tape.gradient(loss, [y0, field.W, field.b])
+        return grads, int(counter.steps_backward), int(counter.nfe_backward)
+
+    carried, carried_steps, carried_nfe = backward()
+    fixed_first, fixed_steps, _ = backward(adjoint_options={"first_step": 1e-3})
+    assert carried_steps <= num_intervals + 2
+    assert fixed_steps >= 2 * num_intervals
+    # Per interval one derivative at t_i plus 6 evaluations per dopri5 step (FSAL), and one
+    # more for the step selection of the first interval only.
+    assert carried_nfe == num_intervals + 6 * carried_steps + 1
+    with tf.GradientTape() as tape:
+        tape.watch(y0)
+        loss = _loss(odeint(field, y0, t, **TIGHT)[-4:])
+    direct = tape.gradient(loss, [y0, field.W, field.b])
+    for ours, theirs, reference in zip(carried, fixed_first, direct):
+        assert _relative(ours, reference) < 1e-4  # both only as exact as rtol=1e-5
+        assert _relative(theirs, reference) < 1e-4
+
+
 def test_only_adjoint_params_receive_gradients():
     field = Field()
     y0, t = tf.constant(Y0), tf.constant(TIMES)
