@@ -15,6 +15,16 @@ def test_defaults_are_torchdiffeqs():
         "dopri5", 1000, 10, 20)
     assert (args.niters, args.test_freq, args.lr, args.adjoint, args.viz) == (
         2000, 20, 1e-3, False, None)
+    assert args.lr_schedule == "cosine"  # ours; "constant" is the original's
+
+
+def test_learning_rate_decays_along_a_cosine_to_zero_or_stays_constant():
+    args = ode_demo.build_parser().parse_args(["--niters", "100", "--lr", "0.01"])
+    schedule = ode_demo.learning_rate(args)
+    rates = [float(schedule(step)) for step in (0, 50, 100, 150)]
+    np.testing.assert_allclose(rates, [0.01, 0.005, 0.0, 0.0], atol=1e-9)
+    args = ode_demo.build_parser().parse_args(["--lr_schedule", "constant", "--lr", "0.01"])
+    assert ode_demo.learning_rate(args) == 0.01
 
 
 def test_truth_matches_an_independent_scipy_solution():
