@@ -19,44 +19,60 @@ def integrate(solver, func, y0, t_out, options):
     num_times = t_out.shape[0]
     spans = t_out[1:] - t_out[:-1]
     step_size = tf.constant(options["step_size"], dtype)
-    # A quotient a rounding error above a whole number (0.5 / 0.05 = 10.000000000000002)
-    # must not cost an extra step.
-    quotients = tf.stop_gradient(spans) / step_size
-    steps_per_span = tf.maximum(1, tf.cast(tf.math.ceil(quotients - 1e-6), tf.int32))
-    total_steps = tf.reduce_sum(steps_per_span)
+    steps_per_span, total_steps = _steps_per_span(t_out, step_size)
     # Refuse up front a solve that would take more than max_num_steps: never hang.
     status = tf.where(total_steps > options["max_num_steps"], failures.MAX_STEPS, failures.OK)
 
-    def keep_going(i, y, t_reached, outputs, status):
-        return (i < num_times) & tf.equal(status, failures.OK)
+    # One loop over all the steps, not a loop per output interval: under XLA the gradient of
+    # a while loop holds buffers for its maximum_iterations, so nested loops would pay
+    # (number of outputs) x max_num_steps.
+    def keep_going(span, j, y, t_reached, outputs, status):
+        return (span < num_times - 1) & tf.equal(status, failures.OK)
 
-    def span(i, y, t_reached, outputs, status):
-        count = steps_per_span[i - 1]
-        h = spans[i - 1] / tf.cast(count, dtype)
+    def step(span, j, y, t_reached, outputs, status):
+        count = steps_per_span[span]
+        h = spans[span] / tf.cast(count, dtype)
+        t_j = t_out[span] + tf.cast(j, dtype) * h
+        y_next = solver.step(func, t_j, y, h)
+        finite = _tuple_ops.all_finite(y_next)
+        y = _tuple_ops.select(finite, y_next, y)
+        span_done = finite & tf.equal(j + 1, count)
+        outputs = tf.cond(span_done, lambda: _outputs.write(outputs, span + 1, y),
+                          lambda: outputs)
+        return (tf.where(span_done, span + 1, span), tf.where(span_done, 0, j + 1), y,
+                tf.where(finite, t_j + h, t_reached),
+                outputs, tf.where(finite, status, failures.NON_FINITE))
 
-        def step(j, y, t_reached, status):
-            t_j = t_out[i - 1] + tf.cast(j, dtype) * h
-            y_next = solver.step(func, t_j, y, h)
-            finite = _tuple_ops.all_finite(y_next)
-            return (j + 1, _tuple_ops.select(finite, y_next, y),
-                    tf.where(finite, t_j + h, t_reached),
-                    tf.where(finite, failures.OK, failures.NON_FINITE))
-
-        _, y, t_reached, status = tf.while_loop(
-            lambda j, y, t_reached, status: (j < count) & tf.equal(status, failures.OK), step,
-            (0, y, t_reached, status), maximum_iterations=options["max_num_steps"],
-        )
-        outputs = tf.cond(tf.equal(status, failures.OK),
-                          lambda: _outputs.write(outputs, i, y), lambda: outputs)
-        i_next = tf.where(tf.equal(status, failures.OK), i + 1, i)
-        return i_next, y, t_reached, outputs, status
-
-    i, _, t_reached, outputs, status = tf.while_loop(
-        keep_going, span, (1, y0, t_out[0], _outputs.new(y0, num_times), status),
-        maximum_iterations=num_times - 1,
+    # Constant times (ODEBlock's t, say) give the number of steps when tracing: then XLA's
+    # buffers are only as long as the solve.
+    known_steps = _known_total_steps(t_out, options["step_size"])
+    bound = options["max_num_steps"] if known_steps is None else max(
+        1, min(known_steps, options["max_num_steps"]))
+    span, _, _, t_reached, outputs, status = tf.while_loop(
+        keep_going, step, (0, 0, y0, t_out[0], _outputs.new(y0, num_times), status),
+        maximum_iterations=bound,
     )
     evaluations = solver.evaluations_per_step * total_steps
-    return _outputs.finish(outputs, i, y0), t_reached, _stats(evaluations, total_steps, status)
+    return (_outputs.finish(outputs, span + 1, y0), t_reached,
+            _stats(evaluations, total_steps, status))
+
+
+def _steps_per_span(t_out, step_size):
+    """The fewest equal steps no longer than ``step_size`` per output interval, and their sum."""
+    # A quotient a rounding error above a whole number (0.5 / 0.05 = 10.000000000000002)
+    # must not cost an extra step.
+    quotients = tf.stop_gradient(t_out[1:] - t_out[:-1]) / step_size
+    steps_per_span = tf.maximum(1, tf.cast(tf.math.ceil(quotients - 1e-6), tf.int32))
+    return steps_per_span, tf.reduce_sum(steps_per_span)
+
+
+def _known_total_steps(t_out, step_size):
+    """The number of steps if ``t_out`` is known when tracing (eager, or a constant), else None."""
+    t_value = tf.get_static_value(t_out)
+    if t_value is None:
+        return None
+    with tf.init_scope():  # evaluate now, outside any graph being built
+        return _steps_per_span(tf.constant(t_value), step_size)[1].numpy().item()
 
 
 def _integrate_on_grid(solver, func, y0, t_out, options):

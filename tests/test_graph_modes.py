@@ -60,3 +60,41 @@ def test_direct_gradients_under_xla_with_a_step_budget():
     y0 = tf.constant(PROBLEM.y0)
     np.testing.assert_allclose(tf.function(gradient, jit_compile=True)(y0), gradient(y0),
                                rtol=1e-9)
+
+
+@pytest.mark.parametrize("constant_times", [True, False], ids=["constant-t", "tensor-t"])
+def test_fixed_step_gradients_under_xla_with_the_default_budget(constant_times):
+    # The fixed-step driver runs one loop over all its steps (not one per output interval),
+    # bounded by their number when the times are constants: XLA's gradient buffers are then
+    # as long as the solve, whatever max_num_steps says.
+    W = tf.Variable(np.eye(6) * 0.1)
+    times = np.array([0.0, 0.3, 0.5, 1.0])
+
+    def gradient(y0, t):
+        t = tf.constant(times) if constant_times else t
+        with tf.GradientTape() as tape:
+            ys = odeint(lambda t, y: PROBLEM.func(t, y) + tf.matmul(y, W), y0, t, method="rk4",
+                        options={"step_size": 0.1})
+            value = tf.reduce_sum(ys ** 2 * tf.reshape(tf.range(1.0, 5.0, dtype=ys.dtype),
+                                                       [4, 1]))
+        return value, tape.gradient(value, W)
+
+    y0, t = tf.constant(PROBLEM.y0), tf.constant(times)
+    for compiled, eager in zip(tf.function(gradient, jit_compile=True)(y0, t), gradient(y0, t)):
+        np.testing.assert_allclose(compiled, eager, rtol=1e-9)
+
+
+def test_the_number_of_fixed_steps_is_known_when_tracing_only_for_constant_times():
+    from ode_keras._fixed_step_loop import _known_total_steps
+
+    times = tf.constant([0.0, 0.3, 0.5, 1.0], tf.float64)
+    assert _known_total_steps(times, 0.1) == 3 + 2 + 5
+    seen = []
+
+    @tf.function
+    def trace(t):
+        seen.append((_known_total_steps(times, 0.1), _known_total_steps(t, 0.1)))
+        return t
+
+    trace(times)
+    assert seen == [(10, None)]
