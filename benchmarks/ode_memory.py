@@ -22,12 +22,12 @@ Run:  nice -n 10 python benchmarks/ode_memory.py [--steps 25 50 100 200 400] [--
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _memory import run_child, step_memory  # noqa: E402
+
 BATCH, WIDTH = 512, 64
-MIB = 2**20
 
 
 def child(mode, num_steps):
@@ -65,26 +65,9 @@ def child(mode, num_steps):
         return loss, stats["num_steps"]
 
     train_step.get_concrete_function()  # trace
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    _, steps = train_step()  # graph optimisation and the first run
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    tf.config.experimental.reset_memory_stats("CPU:0")
-    before = tf.config.experimental.get_memory_info("CPU:0")["current"]
-    train_step()
-    peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
-    print(json.dumps({"mode": mode, "steps": int(steps), "peak_mib": (peak - before) / MIB,
-                      "rss_mib": (rss_after - rss_before) / 1024}))
-
-
-def measure(mode, num_steps):
-    """Run :func:`child` in a fresh interpreter with the BFC allocator; returns its result."""
-    env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, os.path.abspath(__file__), "--child", mode, str(num_steps)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"{mode} with {num_steps} steps failed:\n{done.stderr[-2000:]}")
-    return json.loads(lines[-1])
+    peak_mib, rss_mib, (_, steps) = step_memory(train_step)
+    print(json.dumps({"mode": mode, "steps": int(steps), "peak_mib": peak_mib,
+                      "rss_mib": rss_mib}))
 
 
 def report(results, steps):
@@ -121,7 +104,7 @@ def main():
     results = {}
     for n in steps:
         for mode in ("direct", "adjoint"):
-            results[mode, n] = measure(mode, n)
+            results[mode, n] = run_child(__file__, mode, n)
             print(f"  measured {mode} with {n} steps", file=sys.stderr)
     report(results, steps)
 
