@@ -9,9 +9,10 @@ for reference. Printed: backward evaluations (NFE-B) per iteration, the saving, 
 iteration, and how far the seminorm's gradients are from the full norm's on the first batch.
 
 Two batch spans: ode_demo's own (10 consecutive points, 0.225 time units), where each backward
-interval is 0.025 long and takes the minimum of 2 steps whatever the norm, so no norm can save
-anything; and batches of 10 points 10 apart (2.25 time units), where the backward steps are
-limited by the error estimate and the norm matters.
+interval is 0.025 long; torchdiffeq chooses a fresh, small first step for each and takes the
+minimum of 2 steps whatever the norm, while ode_keras carries the step over from one interval
+to the next and usually takes one. And batches of 10 points 10 apart (2.25 time units), where
+the backward steps are limited by the error estimate and the norm matters most.
 
 Run:  nice -n 10 python benchmarks/ode_seminorm.py [--iterations 20] [--strides 1 10]
 """
