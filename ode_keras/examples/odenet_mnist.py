@@ -161,7 +161,8 @@ def plot_history(viz_dir, network, history):
     ax_acc.set_yscale("symlog", linthresh=1.0)  # logarithmic above 1%, linear down to 0
     ax_acc.legend()
     ax_nfe.plot(epochs, [h["nfe_forward"] for h in history], label="NFE-F")
-    ax_nfe.plot(epochs, [h["nfe_backward"] for h in history], label="NFE-B")
+    if network == "odenet":  # the others backpropagate: no backward solve to count
+        ax_nfe.plot(epochs, [h["nfe_backward"] for h in history], label="NFE-B")
     ax_nfe.set(title="function evaluations per batch", xlabel="epoch", ylim=(0, None))
     ax_nfe.legend(loc="lower right")
     fig.tight_layout()
