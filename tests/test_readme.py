@@ -1,4 +1,4 @@
-"""README's Quick start stays true: CI runs the README's own test command."""
+"""README stays true: CI runs its test command; its metrics example prints what it says."""
 
 import pathlib
 import re
@@ -30,3 +30,24 @@ def test_ci_runs_the_readme_test_command():
 
 def test_main_job_command_is_the_offline_demo():
     assert _quick_start_commands()[0].endswith("python -m gradcam_keras --demo")
+
+
+def test_the_metrics_example_runs_and_prints_what_its_comments_say(capsys):
+    # The "Beyond Grad-CAM" example: run it as written, then check each commented number
+    # against the expression on its line (to 0.02: a different CPU may flip one image).
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Beyond Grad-CAM", 1)[1].split("\n### ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)\n```", section, flags=re.S)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    checked = 0
+    for line in code.splitlines():
+        found = re.match(r"(metrics\.\w+\(.*\))\s+# ([\d.]+)", line)
+        if found:
+            expression, documented = found.groups()
+            assert abs(eval(expression, namespace) - float(documented)) < 0.02, line
+            checked += 1
+    assert checked == 6
+    printed = dict(line.split() for line in capsys.readouterr().out.splitlines())
+    assert abs(float(printed["logits"]) - 0.38) < 0.02
+    assert abs(float(printed["conv1"]) - 0.02) < 0.02
