@@ -8,7 +8,7 @@ import sys
 import gradcam_keras
 import ode_keras
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _setup_cfg():
