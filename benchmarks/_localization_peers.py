@@ -63,7 +63,7 @@ def vgg19_scorecam_race(channel_batch_size=32, faster_channels=64, seed=0):
     """
     import keras
 
-    from gradcam_keras import shapes
+    from gradcam_keras.demo import shapes
     from gradcam_keras.methods import ScoreCAM
 
     keras.utils.set_random_seed(seed)

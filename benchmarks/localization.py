@@ -35,9 +35,10 @@ import tensorflow as tf  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _localization_peers import tf_keras_vis_methods, vgg19_scorecam_race  # noqa: E402
 
-from gradcam_keras import demo, metrics, shapes  # noqa: E402
-from gradcam_keras.method_names import display_name  # noqa: E402
+from gradcam_keras import demo, metrics  # noqa: E402
+from gradcam_keras.demo import shapes  # noqa: E402
 from gradcam_keras.methods import METHODS, image_maps  # noqa: E402
+from gradcam_keras.names import display_name  # noqa: E402
 
 SEED = 20_250_101  # a plain int seed: the stream (seed, 0), never a training image
 

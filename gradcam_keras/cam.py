@@ -21,11 +21,10 @@ import numpy as np
 import tensorflow as tf
 
 from gradcam_keras import targets as targets_lib
-from gradcam_keras.errors import InputError, ZeroMapWarning
-from gradcam_keras.graph import ForwardPass
-from gradcam_keras.layers import check_spatial, default_layer, resolve_layer
-
-SCORES = ("logits", "softmax")
+from gradcam_keras._graph import ForwardPass
+from gradcam_keras.errors import InputError, ZeroMapWarning, check_positive_int
+from gradcam_keras.layer_paths import check_spatial, default_layer, resolve_layer
+from gradcam_keras.names import SCORES
 
 
 def check_explainer_arguments(model, score, batch_size):
@@ -41,8 +40,93 @@ def check_explainer_arguments(model, score, batch_size):
         raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
     if score not in SCORES:
         raise InputError(f"`score` must be one of {SCORES}, got {score!r}")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise InputError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
+
+
+def check_images(images, model, *, spatial=True):
+    """Return ``images`` as float32 after checking them against ``model``'s input.
+
+    A model that was never called (a Sequential without an input shape) is built for them, as
+    calling it would.
+
+    Args:
+        images: ``[batch, height, width, channels]`` (``spatial``) or any ``[batch, ...]``.
+        model: the ``keras.Model`` they are for.
+        spatial: require 4-D image batches. Defaults to True.
+
+    Raises:
+        InputError: an empty batch, the wrong number of axes or per-image shape, NaN or inf.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if (images.ndim != 4 if spatial else images.ndim < 2) or images.shape[0] == 0:
+        raise InputError(f"`images` must be a non-empty, finite batch [batch, height, width, "
+                         f"channels], got shape {images.shape}; for one image use images[None]")
+    if not model.built:
+        model.build((None,) + images.shape[1:])  # a Sequential never called
+    expected = tuple(model.inputs[0].shape[1:])
+    if len(expected) != images.ndim - 1 or any(
+            e is not None and e != g for e, g in zip(expected, images.shape[1:], strict=True)):
+        raise InputError(f"`images` have shape {images.shape[1:]} per image, the model "
+                         f"expects {expected}; resize them first")
+    if not np.all(np.isfinite(images)):
+        raise InputError("`images` contain NaN or infinite values")
+    return images
+
+
+class Explainer:
+    """What every explainer shares: argument checks, one traced step per input shape, batches.
+
+    Subclasses implement ``_step(images, targets)``, traced by ``tf.function`` and run on
+    ``batch_size`` images at a time by ``_batched``.
+
+    Args:
+        model: the ``keras.Model`` explained; never modified.
+        score: one of ``SCORES``.
+        batch_size: images per traced call.
+        jit_compile: compile the traced step with XLA.
+    """
+
+    def __init__(self, model, score, batch_size, jit_compile=False):
+        check_explainer_arguments(model, score, batch_size)
+        self.model = model
+        self.score = score
+        self.batch_size = batch_size
+        self._jit_compile = bool(jit_compile)
+        self._functions = {}
+        self._trace_count = 0
+
+    @property
+    def trace_count(self):
+        """How many times the step was traced (once per input shape and number of targets)."""
+        return self._trace_count
+
+    @property
+    def num_classes(self):
+        """Number of classes the model scores."""
+        return int(self.model.outputs[0].shape[-1])
+
+    def _scores(self, logits):
+        """The scores targets are picked from: the logits, or their softmax."""
+        logits = tf.cast(logits, tf.float32)
+        return (tf.nn.softmax(logits) if self.score == "softmax" else logits), logits
+
+    def _batched(self, images, targets):
+        """Run the traced step batch by batch; return its outputs concatenated, as numpy."""
+        key = (tuple(images.shape[1:]), int(targets.shape[1]))
+        if key not in self._functions:
+            signature = [tf.TensorSpec((None,) + key[0], tf.float32),
+                         tf.TensorSpec((None, key[1]), tf.int32)]
+            # No autograph: the step's Python control flow runs on static values only, and its
+            # errors (e.g. a shared layer) then reach the caller as raised.
+            self._functions[key] = tf.function(self._step, input_signature=signature,
+                                               jit_compile=self._jit_compile, autograph=False)
+        step = self._functions[key]
+        parts = [step(images[i:i + self.batch_size], targets[i:i + self.batch_size])
+                 for i in range(0, len(images), self.batch_size)]
+        return [np.concatenate([p[j].numpy() for p in parts]) for j in range(len(parts[0]))]
+
+    def _step(self, images, targets):
+        raise NotImplementedError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +153,7 @@ class CAMResult:
         return ~np.any(self.maps > 0, axis=(2, 3))
 
 
-class BaseCAM:
+class BaseCAM(Explainer):
     """Plumbing shared by class-activation-map methods; subclasses supply the channel weights.
 
     Args:
@@ -101,37 +185,23 @@ class BaseCAM:
         ...     def channel_weights(self, activations, grads, *, images, classes):
         ...         return tf.reduce_sum(grads * activations, axis=(1, 2)) / (
         ...             tf.reduce_sum(activations, axis=(1, 2)) + 1e-7)
+        >>> XGradCAM(model, "conv2")(images).shape
+        (4, 16, 20)
     """
 
     uses_gradients = True
 
     def __init__(self, model, layer=None, *, score="logits", batch_size=16, jit_compile=False):
-        check_explainer_arguments(model, score, batch_size)
-        self.model = model
-        self.score = score
-        self.batch_size = batch_size
-        self._jit_compile = bool(jit_compile)
+        super().__init__(model, score, batch_size, jit_compile)
         self._ref = resolve_layer(model, layer if layer is not None else default_layer(model))
         self._ready = False
         if model.built:
             self._prepare()
-        self._functions = {}
-        self._trace_count = 0
 
     @property
     def layer(self):
         """Path of the layer whose feature maps are weighted."""
         return self._ref.path
-
-    @property
-    def trace_count(self):
-        """How many times the step was traced (once per input shape and number of targets)."""
-        return self._trace_count
-
-    @property
-    def num_classes(self):
-        """Number of classes the model scores."""
-        return int(self.model.outputs[0].shape[-1])
 
     def __call__(self, images, class_index=None):
         """Return the raw maps ``[batch, h, w]`` float32 for already preprocessed images.
@@ -149,9 +219,9 @@ class BaseCAM:
                 wrong length.
 
         Example:
-            >>> cam = GradCAM(model, "block5_conv4")
-            >>> cam(images).shape    # VGG19 at 224x224
-            (8, 14, 14)
+            >>> cam = GradCAM(model, "conv2")      # a 20x24 input, 3x3 'valid' convolutions
+            >>> cam(images).shape
+            (4, 16, 20)
         """
         if class_index is not None and np.ndim(class_index) > 1:
             raise InputError("`class_index` must be None, an int or one int per image; use "
@@ -171,14 +241,19 @@ class BaseCAM:
         """
         images = self._check_images(images)
         targets = targets_lib.build(class_index, top_k, len(images), self.num_classes)
-        step = self._function(images.shape[1:], targets.shape[1])
-        parts = [step(images[i:i + self.batch_size], targets[i:i + self.batch_size])
-                 for i in range(0, len(images), self.batch_size)]
-        maps, classes, scores, logits = (np.concatenate([p[j].numpy() for p in parts])
-                                         for j in range(4))
-        result = CAMResult(maps, classes, scores, logits, self.layer)
+        result = CAMResult(*self._batched(images, targets), self.layer)
         self._warn_zero_maps(result)
         return result
+
+    def shown_maps(self, images, class_index=None, *, top_k=None):
+        """Return ``(CAMResult, the maps this method shows [batch, targets, ...])``.
+
+        The maps a figure or a metric uses: for the CAMs the layer-resolution maps of
+        ``compute``; a method whose picture is something else (Guided Grad-CAM's pixel-level
+        maps) overrides this hook. Arguments are those of ``compute``.
+        """
+        result = self.compute(images, class_index, top_k=top_k)
+        return result, result.maps
 
     # Hooks for subclasses ------------------------------------------------------------------
 
@@ -212,40 +287,17 @@ class BaseCAM:
         self._ready = True
 
     def _check_images(self, images):
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim != 4 or images.shape[0] == 0:
-            raise InputError(f"`images` must be a non-empty batch [batch, height, width, "
-                             f"channels], got shape {images.shape}; for one image use "
-                             "images[None]")
+        images = check_images(images, self.model)
         if not self._ready:
-            self.model.build((None,) + images.shape[1:])  # a Sequential never called
             self._prepare()
-        expected = tuple(self.model.inputs[0].shape[1:])
-        if any(e is not None and e != g for e, g in zip(expected, images.shape[1:], strict=False)):
-            raise InputError(f"`images` have shape {images.shape[1:]} per image, the model "
-                             f"expects {expected}; resize them first")
-        if not np.all(np.isfinite(images)):
-            raise InputError("`images` contain NaN or infinite values")
         return images
-
-    def _function(self, image_shape, num_targets):
-        key = (tuple(image_shape), int(num_targets))
-        if key not in self._functions:
-            signature = [tf.TensorSpec((None,) + key[0], tf.float32),
-                         tf.TensorSpec((None, key[1]), tf.int32)]
-            # No autograph: the step's Python control flow runs on static values only, and its
-            # errors (e.g. a shared layer) then reach the caller as raised.
-            self._functions[key] = tf.function(self._step, input_signature=signature,
-                                               jit_compile=self._jit_compile, autograph=False)
-        return self._functions[key]
 
     def _step(self, images, targets):
         self._trace_count += 1  # Python side effect: runs only while tracing
         num_targets = targets.shape[1]
         with tf.GradientTape(persistent=num_targets > 1, watch_accessed_variables=False) as tape:
             features, logits = self.forward(images, on_capture=_watching(tape))
-            logits = tf.cast(logits, tf.float32)
-            scores = tf.nn.softmax(logits) if self.score == "softmax" else logits
+            scores, logits = self._scores(logits)
             classes = targets_lib.resolve(scores, targets)
             objectives = [self.objective(scores, classes[:, t]) for t in range(num_targets)]
         activations = tf.cast(features, tf.float32)
@@ -285,9 +337,11 @@ class GradCAM(BaseCAM):
 
     Example:
         >>> from gradcam_keras import GradCAM
-        >>> cam = GradCAM(model, "block5_conv4")
-        >>> maps = cam(images)                  # [batch, 14, 14] for VGG19 at 224x224
-        >>> maps = cam(images, class_index=242)  # boxer, for every image
+        >>> cam = GradCAM(model, "conv2")          # e.g. GradCAM(vgg19, "block5_conv4")
+        >>> cam(images).shape                      # each image's top class
+        (4, 16, 20)
+        >>> cam(images, class_index=3).shape       # class 3 for every image
+        (4, 16, 20)
     """
 
     def channel_weights(self, activations, grads, *, images, classes):

@@ -1,23 +1,24 @@
-"""Images in and out: resizing, preprocessing, upsampling the map, jet overlay, figure.
-
-``load_image`` (in ``image_files``, which needs no TensorFlow) is re-exported here.
+"""Images in and out: loading, resizing, preprocessing, upsampling the map, jet overlay.
 
 Conventions: images are ``uint8 [height, width, 3]`` RGB; heatmaps are float32 ``[height, width]``.
+
+Nothing here imports TensorFlow, scipy or matplotlib when the module is imported (they are
+imported by the functions that use them), so the command line checks its input files with
+``check_image_file`` and reports a bad one before any of them loads.
 """
 
-import keras
-import matplotlib
+import os
+
 import numpy as np
-import scipy.ndimage
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gradcam_keras.errors import InputError
-from gradcam_keras.image_files import load_image
 
-__all__ = ["INTERPOLATIONS", "figure", "load_image", "normalize", "overlay", "panel_title",
+__all__ = ["INTERPOLATIONS", "check_image_file", "load_image", "normalize", "overlay",
            "preprocess", "resize", "upsample"]
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+_VGG19 = "vgg19"  # preprocess's default: keras.applications.vgg19.preprocess_input
 
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -50,7 +51,7 @@ def resize(image, size, interpolation="bilinear"):
     return np.asarray(pil.resize((width, height), INTERPOLATIONS[interpolation]))
 
 
-def preprocess(images, preprocess_input=keras.applications.vgg19.preprocess_input):
+def preprocess(images, preprocess_input=_VGG19):
     """Return a float32 copy of ``images`` passed through ``preprocess_input``.
 
     ``keras.applications.*.preprocess_input`` works in place on float arrays, so the caller's
@@ -64,6 +65,10 @@ def preprocess(images, preprocess_input=keras.applications.vgg19.preprocess_inpu
     Returns:
         np.ndarray float32 of the same shape.
     """
+    if preprocess_input is _VGG19:
+        import keras
+
+        preprocess_input = keras.applications.vgg19.preprocess_input
     batch = np.array(images, dtype=np.float32, copy=True)
     return batch if preprocess_input is None else np.asarray(preprocess_input(batch), np.float32)
 
@@ -90,6 +95,8 @@ def upsample(cam_map, size, order=1):
         >>> upsample(np.eye(2), (4, 6), order=0)[:, 0]
         array([1., 1., 0., 0.], dtype=float32)
     """
+    import scipy.ndimage
+
     cam_map = np.asarray(cam_map, dtype=np.float64)
     if cam_map.ndim != 2:
         raise InputError(f"`cam_map` must be 2-D [h, w], got shape {cam_map.shape}")
@@ -126,6 +133,8 @@ def overlay(image, heatmap, alpha=0.5, colormap="jet"):
     Returns:
         ``uint8 [H, W, 3]``: ``(1 - alpha) * image + alpha * colormap(heatmap)``.
     """
+    import matplotlib
+
     image = np.asarray(image, dtype=np.float32)
     heatmap = np.asarray(heatmap, dtype=np.float32)
     if image.shape[:2] != heatmap.shape:
@@ -137,37 +146,85 @@ def overlay(image, heatmap, alpha=0.5, colormap="jet"):
     return np.clip(np.rint((1 - alpha) * image + alpha * colors), 0, 255).astype(np.uint8)
 
 
-def panel_title(class_index, class_name, layer):
-    """The blog's title for an overlay: ``"{c}th dimension ({name})\\nw.r.t layer {layer}"``."""
-    return f"{class_index}th dimension ({class_name})\nw.r.t layer {layer}"
+def load_image(path):
+    """Load an image file as RGB ``uint8 [height, width, 3]``, the way it is meant to be seen.
 
-
-def figure(image, heatmaps, titles, alpha=0.5):
-    """The blog's figure: the original image, then one jet overlay per heatmap.
+    EXIF orientation is applied (phone photos are stored sideways). Grayscale is repeated on the
+    three channels; 16-bit images are scaled to 8 bits; palette images are expanded; images with
+    transparency are composited over white, so transparent areas do not show arbitrary colours.
 
     Args:
-        image: ``uint8 [H, W, 3]`` original image.
-        heatmaps: one ``[H, W]`` map in ``[0, 1]``, or a list of them.
-        titles: one title per heatmap (see ``panel_title``).
-        alpha: heatmap weight in the overlay. Defaults to 0.5.
+        path: path of an image file in any format Pillow reads.
 
     Returns:
-        matplotlib.figure.Figure (not registered with pyplot: nothing global is touched).
+        np.ndarray ``uint8 [height, width, 3]``.
+
+    Raises:
+        InputError: the file is missing, unreadable, corrupt, or not an image.
+
+    Example:
+        >>> load_image(photo_path).shape          # e.g. load_image("cat.jpg")
+        (40, 60, 3)
     """
-    heatmaps = [heatmaps] if np.ndim(heatmaps) == 2 else list(heatmaps)
-    titles = [titles] if isinstance(titles, str) else list(titles)
-    if len(titles) != len(heatmaps):
-        raise InputError(f"{len(heatmaps)} heatmaps but {len(titles)} titles")
-    height, width = np.shape(image)[:2]
-    fig = Figure(figsize=(5 * (1 + len(heatmaps)), 5 * height / width + 0.9))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 1 + len(heatmaps), squeeze=False)[0]
-    axes[0].imshow(image)
-    axes[0].set_title("Original image")
-    for ax, heatmap, title in zip(axes[1:], heatmaps, titles, strict=True):
-        ax.imshow(overlay(image, heatmap, alpha=alpha))
-        ax.set_title(title)
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
+    path = os.fspath(path)
+    _check_exists(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
+    except Exception as error:
+        raise _read_error(path, error) from error
+
+
+def _check_exists(path):
+    if not os.path.exists(path):
+        raise InputError(f"input file {path!r} does not exist; check the path")
+    if os.path.isdir(path):
+        raise InputError(f"input {path!r} is a directory, expected an image file")
+
+
+def _read_error(path, error):
+    if isinstance(error, PermissionError):
+        return InputError(f"cannot read input file {path!r}: permission denied; check its "
+                          "permissions")
+    if isinstance(error, UnidentifiedImageError):
+        return InputError(f"input file {path!r} is not an image Pillow can read; pass a JPEG, "
+                          "PNG, BMP, GIF, TIFF or WebP file")
+    if isinstance(error, (OSError, ValueError, SyntaxError, Image.DecompressionBombError)):
+        reason = " ".join(str(error).split()) or type(error).__name__
+        return InputError(f"input file {path!r} is corrupt or truncated ({reason}); re-export "
+                          "or replace it")
+    return error
+
+
+def _to_rgb(img):
+    if img.mode in _SIXTEEN_BIT_MODES:
+        gray = np.asarray(img, dtype=np.float64)
+        gray = gray / 257.0 if gray.max() > 255 else gray
+        return np.repeat(np.clip(np.rint(gray), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    if img.mode == "F":
+        gray = np.asarray(img, dtype=np.float64)
+        span = np.ptp(gray) or 1.0
+        gray = np.rint(255 * (gray - gray.min()) / span).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if img.mode == "P" or "A" in img.mode or "a" in img.mode:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def check_image_file(path):
+    """Check cheaply (header only) that ``path`` is an image file Pillow can open.
+
+    Raises:
+        InputError: as ``load_image`` would for a missing, unreadable or non-image file.
+    """
+    path = os.fspath(path)
+    _check_exists(path)
+    try:
+        with Image.open(path):
+            pass
+    except Exception as error:
+        raise _read_error(path, error) from error

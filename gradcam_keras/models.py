@@ -1,4 +1,5 @@
-"""Models by name or file, their weights and preprocessing, and ImageNet class names offline.
+"""Models by name or file, their weights and preprocessing, ImageNet class names offline, and
+the parameter counts of their convolutional layers.
 
 ImageNet weights come from Keras's cache (``$KERAS_HOME/models``, by default
 ``~/.keras/models``), where Keras downloads them on first use. The download is attempted with a
@@ -12,6 +13,7 @@ import dataclasses
 import functools
 import importlib.resources
 import json
+import math
 import os
 import socket
 
@@ -19,6 +21,8 @@ import keras
 import numpy as np
 
 from gradcam_keras.errors import InputError
+from gradcam_keras.layer_paths import conv_layers, output_shape
+from gradcam_keras.names import PREPROCESSING
 
 # name: (constructor in keras.applications, preprocessing mode, input size, ImageNet weights file)
 CLASSIFIERS = {
@@ -39,7 +43,6 @@ CLASSIFIERS = {
     "efficientnetb0": ("EfficientNetB0", "none", 224, "efficientnetb0.h5"),
     "convnext_tiny": ("ConvNeXtTiny", "none", 224, "convnext_tiny.h5"),
 }
-PREPROCESSING = ("caffe", "tf", "torch", "unit", "none")
 DOWNLOAD_TIMEOUT = 30  # seconds without progress before a weights download is given up
 
 
@@ -261,3 +264,62 @@ def top_predictions(logits, names, k=5):
     best = np.argsort(-logits, kind="stable")[:k]
     return [{"index": int(i), "name": names[i], "logit": float(logits[i]),
              "probability": float(probs[i])} for i in best]
+
+
+def conv_param_count(layer, in_channels=None):
+    """Return the parameter count of a convolutional layer from its formula, and the formula.
+
+    - convolution and transposed convolution: ``N = K1*K2*F*C/groups + F``
+    - depthwise: ``N = K1*K2*C*M + C*M`` (``M`` the depth multiplier)
+    - separable: ``N = K1*K2*C*M + C*M*F + F``
+
+    The bias term is dropped when ``use_bias=False``; 1-D and 3-D kernels have 1 or 3 ``K``s.
+
+    Args:
+        layer: a built Keras convolutional layer (one of ``CONV_TYPES``).
+        in_channels: the input channel count ``C``; read from the layer's input if None.
+
+    Returns:
+        (count, formula) where formula is e.g. ``"5*5*10*3 + 10"``.
+
+    Example:
+        >>> conv_param_count(keras.layers.Conv2D(10, 5), in_channels=3)
+        (760, '5*5*10*3 + 10')
+    """
+    C = int(in_channels if in_channels is not None else layer.input.shape[-1])
+    K = tuple(layer.kernel_size)
+    ks = "*".join(str(k) for k in K)
+    bias = bool(layer.use_bias)
+    if isinstance(layer, (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)):
+        M, F = layer.depth_multiplier, layer.filters
+        count = math.prod(K) * C * M + C * M * F + (F if bias else 0)
+        return count, f"{ks}*{C}*{M} + {C}*{M}*{F}" + (f" + {F}" if bias else "")
+    if isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)):
+        M = layer.depth_multiplier
+        count = math.prod(K) * C * M + (C * M if bias else 0)
+        return count, f"{ks}*{C}*{M}" + (f" + {C}*{M}" if bias else "")
+    F, groups = layer.filters, getattr(layer, "groups", 1)
+    count = math.prod(K) * F * (C // groups) + (F if bias else 0)
+    channels = f"({C}/{groups})" if groups > 1 else f"{C}"
+    return count, f"{ks}*{F}*{channels}" + (f" + {F}" if bias else "")
+
+
+def describe_conv_layers(model):
+    """Return one row per convolutional layer: path, type, kernel, output shape, params, formula.
+
+    Returns:
+        list of dicts with keys ``path``, ``type``, ``kernel``, ``output_shape``, ``params``
+        (from the formula) and ``formula``.
+    """
+    rows = []
+    for ref in conv_layers(model):
+        count, formula = conv_param_count(ref.layer)
+        rows.append({
+            "path": ref.path,
+            "type": type(ref.layer).__name__,
+            "kernel": "x".join(str(k) for k in ref.layer.kernel_size),
+            "output_shape": output_shape(ref.layer),
+            "params": count,
+            "formula": formula,
+        })
+    return rows

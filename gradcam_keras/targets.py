@@ -5,12 +5,10 @@ is class ``c``; a value ``-r`` means "the image's r-th best class" (``-1`` is th
 ``class_index=None`` and ``top_k`` need no second forward pass.
 """
 
-import numbers
-
 import numpy as np
 import tensorflow as tf
 
-from gradcam_keras.errors import InputError
+from gradcam_keras.errors import InputError, is_int
 
 
 def build(class_index, top_k, batch, num_classes):
@@ -31,13 +29,13 @@ def build(class_index, top_k, batch, num_classes):
     if top_k is not None:
         if class_index is not None:
             raise InputError("pass either `class_index` or `top_k`, not both")
-        if not _is_int(top_k) or not 1 <= top_k <= num_classes:
+        if not is_int(top_k) or not 1 <= top_k <= num_classes:
             raise InputError(f"`top_k` must be an int from 1 to {num_classes} (the model's "
                              f"number of classes), got {top_k!r}")
         return np.tile(-np.arange(1, top_k + 1, dtype=np.int32), (batch, 1))
     if class_index is None:
         return np.full((batch, 1), -1, dtype=np.int32)
-    if _is_int(class_index):
+    if is_int(class_index):
         return np.full((batch, 1), _checked(class_index, num_classes), dtype=np.int32)
     rows = _as_rows(class_index, batch)
     return np.array([[_checked(c, num_classes) for c in row] for row in rows], dtype=np.int32)
@@ -50,19 +48,15 @@ def _as_rows(class_index, batch):
     if len(class_index) != batch:
         raise InputError(f"`class_index` has {len(class_index)} entries for {batch} image(s); "
                          "give one per image, or a single int for all")
-    rows = [[c] if _is_int(c) else list(c) if hasattr(c, "__len__") else [c]
+    rows = [[c] if is_int(c) else list(c) if hasattr(c, "__len__") else [c]
             for c in class_index]
     if len({len(row) for row in rows}) != 1 or not rows[0]:
         raise InputError("`class_index` rows must all have the same, non-zero length")
     return rows
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _checked(value, num_classes):
-    if not _is_int(value):
+    if not is_int(value):
         raise InputError(f"`class_index` entries must be ints, got {type(value).__name__}: "
                          f"{value!r}")
     if not 0 <= value < num_classes:

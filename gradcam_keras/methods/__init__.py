@@ -1,23 +1,26 @@
 """The CAM family by name: one registry for the library, the command line and the benchmark.
 
 Every method is a small subclass of ``gradcam_keras.cam.BaseCAM`` that supplies its channel
-weights (or how it combines the channels); see each class for its formula and paper.
+weights (or how it combines the channels); see each class for its formula and paper. The
+families live in ``gradient`` (Grad-CAM's relatives), ``scorecam``, ``eigencam`` and
+``guided`` (Guided Backpropagation and Guided Grad-CAM). ``METHODS`` follows the names of
+``gradcam_keras.names.METHODS``: a new method is its subclass in one of these modules plus
+its line there.
 
 Example:
-    >>> from gradcam_keras.methods import get_method
-    >>> cam = get_method("gradcam++")(model, "block5_conv4")
-    >>> maps = cam(images)
+    >>> cam = get_method("gradcam++")(model, "conv2")
+    >>> cam(images).shape
+    (4, 16, 20)
 """
-
-import importlib
 
 import numpy as np
 
+from gradcam_keras import cam as _cam
+from gradcam_keras import names
 from gradcam_keras.cam import GradCAM
 from gradcam_keras.errors import InputError
-from gradcam_keras.guided import GuidedGradCAM
 from gradcam_keras.image import upsample
-from gradcam_keras.method_names import METHOD_SPECS
+from gradcam_keras.methods import eigencam, gradient, guided, scorecam
 from gradcam_keras.methods.eigencam import EigenCAM
 from gradcam_keras.methods.gradient import (
     CounterfactualCAM,
@@ -26,19 +29,26 @@ from gradcam_keras.methods.gradient import (
     LayerCAM,
     XGradCAM,
 )
+from gradcam_keras.methods.guided import GuidedBackprop, GuidedGradCAM
 from gradcam_keras.methods.scorecam import ScoreCAM
 
-
-def _load(spec):
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)
+_FAMILIES = (_cam, gradient, scorecam, eigencam, guided)
 
 
-METHODS = {name: _load(path) for name, (_, path) in METHOD_SPECS.items()}
+def _registered(class_name):
+    for module in _FAMILIES:
+        if hasattr(module, class_name):
+            return getattr(module, class_name)
+    # A name registered in gradcam_keras.names without its class: fail at import, not later.
+    raise ImportError(f"gradcam_keras.names.METHODS names class {class_name!r}, which no module "
+                      "of gradcam_keras.methods defines")
+
+
+METHODS = {name: _registered(class_name) for name, (_, class_name) in names.METHODS.items()}
 
 __all__ = ["METHODS", "CounterfactualCAM", "EigenCAM", "GradCAM", "GradCAMPlusPlus",
-           "GuidedGradCAM", "HiResCAM", "LayerCAM", "ScoreCAM", "XGradCAM", "get_method",
-           "image_maps"]
+           "GuidedBackprop", "GuidedGradCAM", "HiResCAM", "LayerCAM", "ScoreCAM", "XGradCAM",
+           "get_method", "image_maps"]
 
 
 def get_method(name):
@@ -65,8 +75,9 @@ def get_method(name):
 def image_maps(cam, images, class_index=None):
     """Return each image's map at the input's resolution, ``[batch, H, W]`` float32, ``>= 0``.
 
-    Layer-resolution maps are upsampled with ``gradcam_keras.image.upsample`` (bilinear,
-    pixel-area aligned); Guided Grad-CAM gives its pixel-level magnitude directly. Not
+    The maps the method shows (``BaseCAM.shown_maps``: layer-resolution maps, or Guided
+    Grad-CAM's pixel-level magnitude) upsampled with ``gradcam_keras.image.upsample``
+    (bilinear, pixel-area aligned; a map already at the input's size is unchanged). Not
     normalised. This is the map the metrics in ``gradcam_keras.metrics`` score.
 
     Args:
@@ -76,8 +87,11 @@ def image_maps(cam, images, class_index=None):
 
     Returns:
         np.ndarray ``[batch, H, W]``.
+
+    Example:
+        >>> image_maps(GradCAM(model, "conv2"), images).shape
+        (4, 20, 24)
     """
-    if hasattr(cam, "pixel_maps"):
-        return cam.pixel_maps(images, class_index)
+    _, maps = cam.shown_maps(images, class_index)
     size = np.shape(images)[1:3]
-    return np.stack([upsample(m, size) for m in cam(images, class_index)])
+    return np.stack([upsample(m, size) for m in maps[:, 0]])

@@ -26,7 +26,8 @@ class EigenCAM(BaseCAM):
     ``A v_1 >= 0`` everywhere and the ReLU removes nothing. Arguments are those of ``BaseCAM``.
 
     Example:
-        >>> maps = EigenCAM(model, "block5_conv4")(images)
+        >>> EigenCAM(model, "conv2")(images).shape
+        (4, 16, 20)
     """
 
     uses_gradients = False

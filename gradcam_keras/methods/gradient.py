@@ -36,7 +36,8 @@ class GradCAMPlusPlus(BaseCAM):
     Arguments are those of ``BaseCAM``.
 
     Example:
-        >>> maps = GradCAMPlusPlus(model, "block5_conv4")(images)
+        >>> GradCAMPlusPlus(model, "conv2")(images).shape
+        (4, 16, 20)
     """
 
     def channel_weights(self, activations, grads, *, images, classes):
@@ -77,7 +78,8 @@ class HiResCAM(_LocationWeightedCAM):
     locations the score really used. Arguments are those of ``BaseCAM``.
 
     Example:
-        >>> maps = HiResCAM(model, "block5_conv4")(images)
+        >>> HiResCAM(model, "conv2")(images).shape
+        (4, 16, 20)
     """
 
     def location_weights(self, grads):
@@ -92,7 +94,8 @@ class LayerCAM(_LocationWeightedCAM):
     IEEE TIP 2021. Arguments are those of ``BaseCAM``.
 
     Example:
-        >>> maps = LayerCAM(model, "block3_conv4")(images)   # also useful at shallow layers
+        >>> LayerCAM(model, "conv1")(images).shape   # also useful at shallow layers
+        (4, 18, 22)
     """
 
     def location_weights(self, grads):
@@ -109,7 +112,8 @@ class XGradCAM(BaseCAM):
     ``BaseCAM``.
 
     Example:
-        >>> maps = XGradCAM(model, "block5_conv4")(images)
+        >>> XGradCAM(model, "conv2")(images).shape
+        (4, 16, 20)
     """
 
     def channel_weights(self, activations, grads, *, images, classes):
@@ -127,7 +131,9 @@ class CounterfactualCAM(GradCAM):
     Arguments are those of ``BaseCAM``.
 
     Example:
-        >>> against = CounterfactualCAM(model, "block5_conv4")(images, class_index=242)
+        >>> against = CounterfactualCAM(model, "conv2")(images, class_index=3)
+        >>> bool((against >= 0).all())
+        True
     """
 
     def objective(self, scores, classes):

@@ -1,11 +1,9 @@
 """Score-CAM: channels weighted by the class probability of the image masked by each channel."""
 
-import numbers
-
 import tensorflow as tf
 
 from gradcam_keras.cam import BaseCAM
-from gradcam_keras.errors import InputError
+from gradcam_keras.errors import InputError, check_positive_int, is_int
 
 
 class ScoreCAM(BaseCAM):
@@ -44,18 +42,18 @@ class ScoreCAM(BaseCAM):
             ``jit_compile=True``; see ``BaseCAM``.
 
     Example:
-        >>> cam = ScoreCAM(model, "block5_conv4", channel_batch_size=64)
-        >>> maps = cam(images)                      # K masked forward passes per image
+        >>> cam = ScoreCAM(model, "conv2", channel_batch_size=64)
+        >>> cam(images).shape                   # 8 channels: 8 masked passes per image
+        (4, 16, 20)
     """
 
     uses_gradients = False
 
     def __init__(self, model, layer=None, *, channel_batch_size=32, max_channels=None,
                  **kwargs):
-        if not _positive_int(channel_batch_size):
-            raise InputError(f"`channel_batch_size` must be a positive int (masked images per "
-                             f"forward pass), got {channel_batch_size!r}")
-        if max_channels is not None and not _positive_int(max_channels):
+        check_positive_int(channel_batch_size, "channel_batch_size",
+                           "masked images per forward pass")
+        if max_channels is not None and not (is_int(max_channels) and max_channels >= 1):
             raise InputError(f"`max_channels` must be None (every channel) or a positive int, "
                              f"got {max_channels!r}")
         if kwargs.get("jit_compile"):
@@ -104,10 +102,6 @@ class ScoreCAM(BaseCAM):
         low = tf.reduce_min(up, axis=(1, 2, 3), keepdims=True)
         high = tf.reduce_max(up, axis=(1, 2, 3), keepdims=True)
         return tf.math.divide_no_nan(up - low, high - low)
-
-
-def _positive_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
 def _concat(parts, total):

@@ -11,9 +11,14 @@ returns one number for the data set (a fraction in ``[0, 1]`` for all but the sa
 or with ``per_image=True`` the per-image values whose mean it is.
 
 Example:
-    >>> from gradcam_keras import metrics
-    >>> maps = image_maps(GradCAM(model), images, labels)
-    >>> metrics.pointing_game(maps, boxes), metrics.deletion_auc(model, images, maps, labels)
+    >>> from gradcam_keras import GradCAM, demo, metrics
+    >>> from gradcam_keras.methods import image_maps
+    >>> model = demo.load_demo_model()                  # the bundled shapes CNN
+    >>> batch = demo.shapes.generate(8, seed=1234)      # images with their true boxes
+    >>> images = demo.preprocess(batch.images)
+    >>> maps = image_maps(GradCAM(model), images, batch.labels)
+    >>> metrics.pointing_game(maps, batch.boxes)
+    1.0
 """
 
 from gradcam_keras.metrics.faithfulness import (

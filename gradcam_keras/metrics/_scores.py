@@ -7,8 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 from gradcam_keras import targets as targets_lib
+from gradcam_keras._graph import has_squashing_head
 from gradcam_keras.errors import InputError
-from gradcam_keras.graph import has_squashing_head
 
 _PREDICTORS = weakref.WeakKeyDictionary()  # one traced forward pass per model
 

@@ -16,7 +16,7 @@ Baselines (what "removed" means), in the preprocessed input space:
 import numpy as np
 import scipy.ndimage
 
-from gradcam_keras.errors import InputError
+from gradcam_keras.errors import InputError, check_positive_int
 from gradcam_keras.metrics._scores import (
     check_images_and_maps,
     class_probability,
@@ -53,7 +53,8 @@ def deletion_auc(model, images, maps, class_index=None, *, steps=100, baseline="
         InputError: shapes that disagree, bad ``steps`` or ``baseline``.
 
     Example:
-        >>> deletion_auc(model, images, image_maps(cam, images))
+        >>> round(deletion_auc(model, images, maps, batch.labels, steps=16), 2)  # demo model
+        0.29
     """
     return _auc(model, images, maps, class_index, steps, baseline, batch_size, per_image,
                 insert=False)
@@ -88,8 +89,7 @@ def insertion_auc(model, images, maps, class_index=None, *, steps=100, baseline=
 
 def _auc(model, images, maps, class_index, steps, baseline, batch_size, per_image, insert):
     images, maps = check_images_and_maps(images, maps)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise InputError(f"`steps` must be a positive int, got {steps!r}")
+    check_positive_int(steps, "steps")
     classes = resolve_classes(model, images, class_index, batch_size)
     backgrounds = make_baseline(images, baseline)
     aucs = []

@@ -85,7 +85,8 @@ def localization_error(maps, boxes, *, threshold=0.15, min_iou=0.5, correct_clas
         InputError: shapes that do not agree, boxes that are not ``[n, 4]``.
 
     Example:
-        >>> localization_error(maps, batch.boxes)      # 0.08: 8% of the images missed
+        >>> localization_error(maps, batch.boxes)      # the share of the images missed
+        0.5
     """
     maps, boxes = _check_maps_and_boxes(maps, boxes)
     errors = np.array([_missed(m, b, threshold, min_iou) for m, b in zip(maps, boxes)], float)
@@ -126,8 +127,10 @@ def pointing_game(maps, boxes=None, *, masks=None, tolerance=0.0, per_image=Fals
             a negative ``tolerance``.
 
     Example:
-        >>> pointing_game(maps, batch.boxes)            # 0.97
+        >>> pointing_game(maps, batch.boxes)            # the demo model's maps
+        1.0
         >>> pointing_game(maps, masks=batch.masks, tolerance=4)
+        1.0
     """
     regions = _regions(maps, boxes, masks)
     if not tolerance >= 0:

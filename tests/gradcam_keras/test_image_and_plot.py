@@ -1,4 +1,4 @@
-"""Loading, preprocessing, upsampling alignment, normalisation, overlay and figure."""
+"""Loading, preprocessing, upsampling alignment, normalisation, overlay; the figure."""
 
 import keras
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from gradcam_keras import InputError, figure, load_image, normalize, overlay, preprocess, upsample
-from gradcam_keras.image import panel_title, resize
-from gradcam_keras.image_files import check_image_file
+from gradcam_keras.image import check_image_file, resize
+from gradcam_keras.plot import panel_title
 
 
 def _hot_cell(h, w, row, col):
@@ -76,12 +76,19 @@ def test_overlay_blends_jet_at_alpha_half():
         overlay(white, np.zeros((2, 2)))
 
 
-def test_figure_is_the_blogs_two_panels():
-    image = np.zeros((30, 40, 3), np.uint8)
-    fig = figure(image, np.zeros((30, 40)), panel_title(242, "boxer", "block5_conv4"))
+def test_figure_draws_the_image_then_each_overlay_under_its_title():
+    image = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    heat = np.linspace(0.0, 1.0, 30 * 40).reshape(30, 40)
+    fig = figure(image, heat, panel_title(242, "boxer", "block5_conv4"))
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["Original image", "242th dimension (boxer)\nw.r.t layer block5_conv4"]
-    assert len(figure(image, [np.zeros((30, 40))] * 3, ["a", "b", "c"]).axes) == 4
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), image)
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), overlay(image, heat))
+    grid = figure(image, [heat] * 6, list("abcdef"), heading="six maps", columns=3)
+    assert [ax.get_title() for ax in grid.axes if ax.images] == ["Original image", *"abcdef"]
+    assert grid.axes[0].get_subplotspec().get_geometry()[:2] == (3, 3)  # 7 panels, 3 a row
+    with pytest.raises(InputError, match="3 heatmaps but 2 titles"):
+        figure(image, [heat] * 3, ["a", "b"])
 
 
 def test_preprocess_copies_before_keras_works_in_place():

@@ -1,10 +1,8 @@
 """The model-randomisation sanity check: cascade order, the untouched original, Spearman's rho."""
 
-import keras
 import numpy as np
 import pytest
 import scipy.stats
-from keras import layers
 
 from gradcam_keras.cam import GradCAM
 from gradcam_keras.methods import EigenCAM, image_maps
@@ -15,22 +13,6 @@ from gradcam_keras.metrics import (
 )
 
 ORDER = ["head", "bn", "backbone/c2", "backbone/c1"]  # weighted layers, output first
-
-
-def _model():
-    backbone = keras.Sequential([keras.Input((12, 10, 3)),
-                                 layers.Conv2D(4, 3, activation="relu", name="c1"),
-                                 layers.Conv2D(6, 3, activation="relu", name="c2")],
-                                name="backbone")
-    inputs = keras.Input((12, 10, 3))
-    feats = layers.BatchNormalization(name="bn")(backbone(inputs))
-    pooled = layers.Flatten()(layers.MaxPooling2D(2)(feats))
-    model = keras.Model(inputs, layers.Dense(5, name="head")(pooled))
-    bn = model.get_layer("bn")
-    bn.moving_variance.assign(np.full(6, 3.0, np.float32))  # not the initial value (ones)
-    for layer in (model.get_layer("head"), model.get_layer("backbone").get_layer("c1")):
-        layer.bias.assign(np.full(layer.bias.shape, 0.1, np.float32))
-    return model
 
 
 def _images(n=3):
@@ -44,8 +26,8 @@ def _weights_by_layer(model):
     return {path: [w.copy() for w in layer.get_weights()] for path, layer in found.items()}
 
 
-def test_cascade_goes_from_the_top_down_on_a_copy():
-    model = _model()
+def test_cascade_goes_from_the_top_down_on_a_copy(nested_bn_model):
+    model = nested_bn_model()
     original = _weights_by_layer(model)
     steps = []
     for path, copy in cascading_randomization(model, seed=3):
@@ -65,10 +47,10 @@ def test_cascade_goes_from_the_top_down_on_a_copy():
             np.testing.assert_array_equal(a, b)
 
 
-def test_same_seed_same_weights():
+def test_same_seed_same_weights(nested_bn_model):
     weights = []
     for seed in (7, 7, 8):
-        *_, (path, copy) = cascading_randomization(_model(), seed=seed)
+        *_, (path, copy) = cascading_randomization(nested_bn_model(), seed=seed)
         weights.append(copy.get_weights())
     assert all(np.array_equal(a, b) for a, b in zip(weights[0], weights[1]))
     assert not all(np.array_equal(a, b) for a, b in zip(weights[0], weights[2]))
@@ -88,8 +70,8 @@ def test_rank_correlation_by_hand():
     assert rank_correlation(np.zeros(5), np.arange(5)) == 0.0  # a blank map ranks nothing
 
 
-def test_gradcam_correlations_match_a_reference_built_from_the_cascade():
-    model, x = _model(), _images()
+def test_gradcam_correlations_match_a_reference_built_from_the_cascade(nested_bn_model):
+    model, x = nested_bn_model(), _images()
     classes = [int(c) for c in np.argmax(model.predict(x, verbose=0), axis=1)]
     original = image_maps(GradCAM(model, "backbone/c2"), x, classes)
     expected = []
@@ -104,9 +86,9 @@ def test_gradcam_correlations_match_a_reference_built_from_the_cascade():
     assert got[-1][1] < 0.9  # every weight redrawn: the maps are not the original ones
 
 
-def test_a_map_that_ignores_the_layers_above_keeps_rho_one_there():
+def test_a_map_that_ignores_the_layers_above_keeps_rho_one_there(nested_bn_model):
     # Eigen-CAM at backbone/c2 reads only c1 and c2: randomising head and bn changes nothing.
-    model, x = _model(), _images()
+    model, x = nested_bn_model(), _images()
     got = dict(randomization_sanity_check(EigenCAM, model, x, layer="backbone/c2",
                                           per_image=True))
     np.testing.assert_allclose(got["head"], 1.0, rtol=1e-6)
@@ -114,8 +96,8 @@ def test_a_map_that_ignores_the_layers_above_keeps_rho_one_there():
     assert np.all(got["backbone/c2"] < 0.99)
 
 
-def test_bad_method_is_explained():
+def test_bad_method_is_explained(nested_bn_model):
     with pytest.raises(ValueError, match="unknown CAM method 'gradkam'"):
-        randomization_sanity_check("gradkam", _model(), _images())
+        randomization_sanity_check("gradkam", nested_bn_model(), _images())
     with pytest.raises(ValueError, match="must be a BaseCAM subclass"):
-        randomization_sanity_check(len, _model(), _images())
+        randomization_sanity_check(len, nested_bn_model(), _images())

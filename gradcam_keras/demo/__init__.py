@@ -1,12 +1,18 @@
-"""The bundled demo: a small CNN trained on the synthetic shapes, served with no download.
+"""The bundled demo: a small CNN trained on synthetic shapes, served with no download.
+
+- this package: the model (``load_demo_model``), its input (``preprocess``) and a fresh image
+  (``make_demo_image``);
+- ``shapes``: the synthetic data set (one shape per image on clutter, boxes and masks known);
+- ``geometry``: the exact rasterisation of the shapes;
+- ``train``: the training that made the bundled file (``python -m gradcam_keras.demo.train``).
 
 ``python -m gradcam_keras --demo`` runs the whole Grad-CAM pipeline on this model and
 an image from ``make_demo_image``. The model (``gradcam_keras/data/demo_cnn.keras``,
-about 0.5 MB) was trained by ``python -m gradcam_keras.train_demo`` on images from
-``gradcam_keras.shapes``: a 64x64 RGB input, a 5x5 stride-2 convolution, one max
+about 0.5 MB) was trained by ``python -m gradcam_keras.demo.train`` on images from
+``gradcam_keras.demo.shapes``: a 64x64 RGB input, a 5x5 stride-2 convolution, one max
 pooling, three more 3x3 convolutions at 16x16, global average pooling and a dense
 layer of logits (no softmax, so Grad-CAM's class score is the paper's ``y^c``).
-Grad-CAM at ``DEMO_LAYER`` (16x16) points at the object; ``tests/test_demo.py``
+Grad-CAM at ``DEMO_LAYER`` (16x16) points at the object; ``tests/gradcam_keras/test_demo_model.py``
 measures it with the pointing game on images the model never saw.
 
 Fresh data: the training script draws its images from the seed pairs
@@ -16,29 +22,16 @@ never return a training image.
 """
 
 import importlib.resources
-import pathlib
 
 import numpy as np
 
-from gradcam_keras import shapes
+from gradcam_keras.demo import shapes
+from gradcam_keras.errors import is_int
 
 CLASS_NAMES = list(shapes.CLASS_NAMES)
 DEMO_LAYER = "conv5"
 IMAGE_SIZE = (64, 64)
 MODEL_FILE = "demo_cnn.keras"
-
-
-def model_path():
-    """Return the path of the bundled model file inside the installed package.
-
-    Returns:
-        pathlib.Path of ``gradcam_keras/data/demo_cnn.keras``.
-
-    Example:
-        >>> model_path().name
-        'demo_cnn.keras'
-    """
-    return pathlib.Path(str(importlib.resources.files("gradcam_keras") / "data" / MODEL_FILE))
 
 
 def load_demo_model():
@@ -68,7 +61,7 @@ def load_demo_model():
         if not path.is_file():
             raise FileNotFoundError(
                 f"the bundled demo model {path} is missing; reinstall keras-repro with its "
-                f"package data, or recreate it with `python -m gradcam_keras.train_demo`")
+                f"package data, or recreate it with `python -m gradcam_keras.demo.train`")
         return keras.models.load_model(path, compile=False)
 
 
@@ -90,7 +83,7 @@ def make_demo_image(seed=0):
         >>> make_demo_image(3).shape
         (64, 64, 3)
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if not is_int(seed):
         raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}); "
                         f"pass e.g. seed=0.")
     return shapes.generate(1, seed=int(seed), size=IMAGE_SIZE).images[0]

@@ -52,19 +52,9 @@ def _dense(layer, x):
     return tf.matmul(x, layer.kernel) + layer.bias
 
 
-def _small_sequential(head_activation="softmax"):
-    return keras.Sequential([
-        keras.Input((20, 24, 3)),
-        layers.Conv2D(6, 3, activation="relu", name="conv1"),
-        layers.Conv2D(8, 3, activation="relu", name="conv2"),
-        layers.GlobalAveragePooling2D(name="gap"),
-        layers.Dense(5, activation=head_activation, name="head"),
-    ])
-
-
-def test_sequential_last_conv_matches_the_closed_form():
+def test_sequential_last_conv_matches_the_closed_form(small_sequential):
     # After GAP + Dense, d y^c / d A^k_ij = W[k, c] / (h*w): Grad-CAM is CAM scaled by 1/(h*w).
-    model = _small_sequential()
+    model = small_sequential()
     x = _images()
     A = _conv(model.get_layer("conv2"), _conv(model.get_layer("conv1"), x)).numpy()
     W, b = (v.numpy() for v in model.get_layer("head").weights)
@@ -74,8 +64,8 @@ def test_sequential_last_conv_matches_the_closed_form():
     _assert_close(GradCAM(model, "conv2")(x), expected)
 
 
-def test_sequential_first_conv_matches_reference_through_a_conv():
-    model = _small_sequential()
+def test_sequential_first_conv_matches_reference_through_a_conv(small_sequential):
+    model = small_sequential()
     x = _images()
     conv2, head = model.get_layer("conv2"), model.get_layer("head")
     A = _conv(model.get_layer("conv1"), x).numpy()
@@ -83,24 +73,9 @@ def test_sequential_first_conv_matches_reference_through_a_conv():
     _assert_close(GradCAM(model, "conv1")(x), expected)
 
 
-def _functional_residual():
-    inputs = keras.Input((20, 24, 3))
-    a = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a")(inputs)
-    b = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_b")(a)
-    s = layers.Add(name="add")([a, b])
-    p = layers.BatchNormalization(name="bn")(layers.MaxPooling2D(2, name="pool")(s))
-    h = layers.Dense(16, activation="relu", name="fc")(layers.Flatten()(p))
-    model = keras.Model(inputs, layers.Dense(7, name="logits")(layers.Dropout(0.5)(h)))
-    rng = np.random.default_rng(5)  # moving statistics that differ from a batch's own
-    bn = model.get_layer("bn")
-    bn.moving_mean.assign(rng.normal(size=8).astype(np.float32))
-    bn.moving_variance.assign(rng.uniform(0.5, 2.0, 8).astype(np.float32))
-    return model
-
-
-def test_functional_with_a_skip_connection_at_the_add():
+def test_functional_with_a_skip_connection_at_the_add(functional_residual):
     # Batch normalisation and dropout after the layer run in inference mode.
-    model = _functional_residual()
+    model = functional_residual()
     x = _images()
     a = _conv(model.get_layer("conv_a"), x, "SAME")
     A = (a + _conv(model.get_layer("conv_b"), a, "SAME")).numpy()
@@ -116,28 +91,13 @@ def test_functional_with_a_skip_connection_at_the_add():
     _assert_close(GradCAM(model, "add")(x), expected)
 
 
-def test_default_layer_is_the_last_convolution():
-    assert GradCAM(_functional_residual()).layer == "conv_b"
-
-
-def _nested(softmax_inside=False):
-    backbone = keras.Sequential([
-        keras.Input((20, 24, 3)),
-        layers.Conv2D(6, 3, activation="relu", name="conv1"),
-        layers.Conv2D(8, 3, activation="relu", name="conv2"),
-    ], name="backbone")
-    inputs = keras.Input((20, 24, 3))
-    pooled = layers.GlobalAveragePooling2D()(backbone(inputs))
-    if softmax_inside:
-        classifier = keras.Sequential([keras.Input((8,)), layers.Dense(5, name="head"),
-                                       layers.Softmax(name="probs")], name="classifier")
-        return keras.Model(inputs, classifier(pooled))
-    return keras.Model(inputs, layers.Dense(5, activation="softmax", name="head")(pooled))
+def test_default_layer_is_the_last_convolution(functional_residual):
+    assert GradCAM(functional_residual()).layer == "conv_b"
 
 
 @pytest.mark.parametrize("softmax_inside", [False, True])
-def test_nested_backbone_by_path(softmax_inside):
-    model = _nested(softmax_inside)
+def test_nested_backbone_by_path(softmax_inside, nested_classifier):
+    model = nested_classifier(softmax_inside)
     backbone = model.get_layer("backbone")
     head = (model.get_layer("classifier") if softmax_inside else model).get_layer("head")
     x = _images()
@@ -167,8 +127,8 @@ def test_squashing_heads_are_bypassed_to_the_logits(head):
     _assert_close(GradCAM(model, "conv")(x), expected)
 
 
-def test_softmax_score_differentiates_the_probability():
-    model = _small_sequential()
+def test_softmax_score_differentiates_the_probability(small_sequential):
+    model = small_sequential()
     x = _images()
     A = _conv(model.get_layer("conv2"), _conv(model.get_layer("conv1"), x)).numpy()
     head = model.get_layer("head")
@@ -176,8 +136,8 @@ def test_softmax_score_differentiates_the_probability():
     _assert_close(GradCAM(model, "conv2", score="softmax")(x), expected)
 
 
-def test_class_index_int_list_and_top_k():
-    model = _small_sequential(head_activation=None)
+def test_class_index_int_list_and_top_k(small_sequential):
+    model = small_sequential(head_activation=None)
     x = _images()
     A = _conv(model.get_layer("conv2"), _conv(model.get_layer("conv1"), x)).numpy()
     head = model.get_layer("head")
@@ -205,13 +165,13 @@ def test_class_index_int_list_and_top_k():
     (5, "out of range"), (-1, "out of range"), ([0, 1], "2 entries for 4"),
     (True, "must be None, an int"), (1.5, "must be None, an int"), ("3", "must be None"),
 ])
-def test_bad_class_index_is_explained(class_index, message):
+def test_bad_class_index_is_explained(class_index, message, small_sequential):
     with pytest.raises(InputError, match=message):
-        GradCAM(_small_sequential(), "conv2")(_images(), class_index=class_index)
+        GradCAM(small_sequential(), "conv2")(_images(), class_index=class_index)
 
 
-def test_bad_images_and_layers_are_explained():
-    model = _small_sequential()
+def test_bad_images_and_layers_are_explained(small_sequential):
+    model = small_sequential()
     cam = GradCAM(model, "conv2")
     with pytest.raises(InputError, match=r"images\[None\]"):
         cam(_images()[0])
@@ -225,8 +185,8 @@ def test_bad_images_and_layers_are_explained():
         GradCAM("vgg19")
 
 
-def test_traced_once_per_input_shape_and_model_untouched():
-    model = _small_sequential()
+def test_traced_once_per_input_shape_and_model_untouched(small_sequential):
+    model = small_sequential()
     weights = [w.copy() for w in model.get_weights()]
     x = _images(batch=5)
     before = model.predict(x, verbose=0)
@@ -268,8 +228,8 @@ def test_a_sequential_never_called_is_built_on_first_use():
     _assert_close(maps, expected)
 
 
-def test_all_zero_map_is_reported_never_nan():
-    model = _small_sequential(head_activation=None)
+def test_all_zero_map_is_reported_never_nan(small_sequential):
+    model = small_sequential(head_activation=None)
     head = model.get_layer("head")
     # ReLU features are >= 0 and every class weight is < 0: every alpha_k < 0, the map is 0.
     head.kernel.assign(-np.abs(head.kernel.numpy()) - 0.1)
@@ -282,8 +242,8 @@ def test_all_zero_map_is_reported_never_nan():
     assert np.all(np.isfinite(heat)) and np.all(heat == 0)
 
 
-def test_xla_compiled_step_gives_the_same_maps():
-    model = _functional_residual()
+def test_xla_compiled_step_gives_the_same_maps(functional_residual):
+    model = functional_residual()
     x = _images()
     np.testing.assert_allclose(GradCAM(model, "add", jit_compile=True)(x),
                                GradCAM(model, "add")(x), rtol=1e-5, atol=1e-7)
@@ -315,7 +275,7 @@ def test_vgg19_block5_conv4_matches_a_hand_split_reference():
     _assert_close(result.maps[:, 0], expected)
 
 
-def test_subclass_hooks_weights_combination_and_objective():
+def test_subclass_hooks_weights_combination_and_objective(small_sequential):
     # BaseCAM's contract for new methods: each hook alone changes the maps as the math says.
     from gradcam_keras import BaseCAM
 
@@ -334,7 +294,7 @@ def test_subclass_hooks_weights_combination_and_objective():
         def objective(self, scores, classes):
             return -super().objective(scores, classes)
 
-    model = _small_sequential(head_activation=None)
+    model = small_sequential(head_activation=None)
     x = _images()
     A = _conv(model.get_layer("conv2"), _conv(model.get_layer("conv1"), x)).numpy()
     head = model.get_layer("head")

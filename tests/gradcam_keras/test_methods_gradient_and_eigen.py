@@ -28,14 +28,6 @@ from gradcam_keras.methods import (
 RTOL = 1e-5
 
 
-def _model():
-    inputs = keras.Input((12, 10, 3))
-    a = layers.Conv2D(4, 3, activation="relu", name="c1")(inputs)
-    a = layers.Conv2D(6, 3, activation="relu", name="c2")(a)
-    h = layers.Dense(8, activation="relu", name="fc")(layers.Flatten()(layers.MaxPooling2D(2)(a)))
-    return keras.Model(inputs, layers.Dense(5, activation="softmax", name="out")(h))
-
-
 def _images(batch=4, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, 12, 10, 3)).astype(np.float32)
 
@@ -96,8 +88,8 @@ REFERENCES = {
 
 
 @pytest.mark.parametrize("method", list(REFERENCES), ids=lambda m: m.__name__)
-def test_gradient_methods_match_their_formulas(method):
-    model, x = _model(), _images()
+def test_gradient_methods_match_their_formulas(method, flatten_head_model):
+    model, x = flatten_head_model(), _images()
     classes = [3, 0, 4, 1]
     A, g = _features_and_grads(model, x, classes)
     _assert_close(method(model, "c2")(x, class_index=classes), REFERENCES[method](A, g))
@@ -105,8 +97,8 @@ def test_gradient_methods_match_their_formulas(method):
     _assert_close(method(model, "c2")(x), REFERENCES[method](A, g))
 
 
-def test_the_methods_really_differ_on_this_model():
-    model, x = _model(), _images()
+def test_the_methods_really_differ_on_this_model(flatten_head_model):
+    model, x = flatten_head_model(), _images()
     A, g = _features_and_grads(model, x)
     maps = [REFERENCES[m](A, g) for m in REFERENCES]
     for i in range(len(maps)):
@@ -138,8 +130,8 @@ def test_hirescam_equals_gradcam_under_global_average_pooling():
     np.testing.assert_allclose(XGradCAM(model, "conv")(x), reference, rtol=1e-5, atol=1e-7)
 
 
-def test_counterfactual_is_gradcam_of_the_negated_score():
-    model, x = _model(), _images()
+def test_counterfactual_is_gradcam_of_the_negated_score(flatten_head_model):
+    model, x = flatten_head_model(), _images()
     classes = [2, 2, 0, 1]
     A, g = _features_and_grads(model, x, classes, sign=-1.0)
     expected = _relu_sum(A, g.mean(axis=(1, 2)))
@@ -160,8 +152,8 @@ def _eigen_reference(A):
     return np.stack(maps)
 
 
-def test_eigencam_is_the_projection_on_the_first_principal_direction():
-    model, x = _model(), _images()
+def test_eigencam_is_the_projection_on_the_first_principal_direction(flatten_head_model):
+    model, x = flatten_head_model(), _images()
     A, _ = _features_and_grads(model, x)
     maps = EigenCAM(model, "c2")(x)
     _assert_close(maps, _eigen_reference(A))

@@ -6,49 +6,34 @@ import os
 import keras
 import numpy as np
 import pytest
-from cli_helpers import run_cli, write_photo
-from keras import layers
 from PIL import Image
 
 from gradcam_keras import demo
-from gradcam_keras.__main__ import build_parser, main
+from gradcam_keras.cli.main import main
+from gradcam_keras.cli.parser import build_parser
 from gradcam_keras.image import load_image, resize
-from gradcam_keras.method_names import METHOD_NAMES
 from gradcam_keras.methods import GradCAMPlusPlus, GuidedGradCAM, ScoreCAM
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    keras.utils.set_random_seed(5)
-    inputs = keras.Input((32, 32, 3))
-    x = layers.Rescaling(1 / 255)(inputs)  # model files get raw pixels: keep softmax unsaturated
-    x = layers.Conv2D(8, 3, activation="relu", name="conv1")(x)
-    x = layers.Conv2D(8, 3, activation="relu", name="conv2")(layers.MaxPooling2D(2)(x))
-    outputs = layers.Dense(4, activation="softmax", name="head")(layers.Flatten()(x))
-    path = tmp_path_factory.mktemp("model") / "small.keras"
-    keras.Model(inputs, outputs).save(path)
-    return str(path)
-
-
+from gradcam_keras.names import METHOD_NAMES
 
 
 def test_method_choices_are_the_registry_and_all():
     parser = build_parser()
-    action = next(a for a in parser._actions if a.dest == "method")
-    assert tuple(action.choices) == (*METHOD_NAMES, "all") and action.default == "gradcam"
+    chosen = [parser.parse_args(["--method", name]).method for name in (*METHOD_NAMES, "all")]
+    assert chosen == [*METHOD_NAMES, "all"] and parser.parse_args([]).method == "gradcam"
 
 
 @pytest.mark.parametrize("method, cls", [("gradcam++", GradCAMPlusPlus), ("scorecam", ScoreCAM)])
-def test_one_method_writes_its_own_maps(model_file, tmp_path, capsys, method, cls):
-    image = write_photo(tmp_path / "a.png")
-    code, out, _ = run_cli(capsys, "--model", model_file, "--input", image, "--output",
+def test_one_method_writes_its_own_maps(rescaled_model_file, tmp_path, capsys, method, cls,
+                                        run_cli, photo):
+    image = photo(tmp_path / "a.png")
+    code, out, _ = run_cli("--model", rescaled_model_file, "--input", image, "--output",
                            tmp_path / "out", "--method", method, "--top-k", "2", "--save-npy",
                            "--json")
     assert code == 0
-    (record,) = json.loads(out)
+    (record,) = json.loads(out)["images"]
     assert os.path.basename(record["figure"]) == f"a_{method}.png"
     assert [t["method"] for t in record["targets"]] == [method, method]
-    model = keras.models.load_model(model_file)
+    model = keras.models.load_model(rescaled_model_file)
     x = resize(load_image(image), (32, 32))[None].astype(np.float32)
     expected = cls(model, "conv2").compute(x, top_k=2).maps[0]
     np.testing.assert_allclose(np.load(record["npy"]), expected, rtol=1e-5, atol=1e-7)
@@ -56,26 +41,27 @@ def test_one_method_writes_its_own_maps(model_file, tmp_path, capsys, method, cl
         np.argsort(-model.predict(x, verbose=0)[0])[:2])
 
 
-def test_guided_gradcam_saves_pixel_level_maps(model_file, tmp_path, capsys):
-    image = write_photo(tmp_path / "b.png", (30, 50))
-    code, out, _ = run_cli(capsys, "--model", model_file, "--input", image, "--output",
+def test_guided_gradcam_saves_pixel_level_maps(rescaled_model_file, tmp_path, capsys, run_cli,
+                                               photo):
+    image = photo(tmp_path / "b.png", (30, 50))
+    code, out, _ = run_cli("--model", rescaled_model_file, "--input", image, "--output",
                            tmp_path / "g.png", "--method", "guided-gradcam", "--save-npy",
                            "--json")
     assert code == 0
-    (record,) = json.loads(out)
+    (record,) = json.loads(out)["images"]
     saved = np.load(record["npy"])
     assert saved.shape == (1, 32, 32) and record["targets"][0]["map_shape"] == [32, 32]
     x = resize(load_image(image), (32, 32))[None].astype(np.float32)
-    np.testing.assert_allclose(saved[0], GuidedGradCAM(keras.models.load_model(model_file),
-                                                       "conv2").pixel_maps(x)[0],
+    model = keras.models.load_model(rescaled_model_file)
+    np.testing.assert_allclose(saved[0], GuidedGradCAM(model, "conv2").pixel_maps(x)[0],
                                rtol=1e-5, atol=1e-9)
 
 
-def test_all_methods_on_the_demo(tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "--demo", "--method", "all", "--output", tmp_path,
+def test_all_methods_on_the_demo(tmp_path, capsys, run_cli):
+    code, out, _ = run_cli("--demo", "--method", "all", "--output", tmp_path,
                            "--save-npy", "--json")
     assert code == 0
-    (record,) = json.loads(out)
+    (record,) = json.loads(out)["images"]
     assert record["methods"] == list(METHOD_NAMES)
     assert [t["method"] for t in record["targets"]] == list(METHOD_NAMES)
     assert len({t["class_index"] for t in record["targets"]}) == 1
@@ -90,8 +76,8 @@ def test_all_methods_on_the_demo(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra", [["--top-k", "2"], ["--class-index", "1", "2"]])
-def test_all_methods_for_several_classes_is_refused(capsys, extra):
-    code, _, err = run_cli(capsys, "--demo", "--method", "all", *extra)
+def test_all_methods_for_several_classes_is_refused(capsys, extra, run_cli):
+    code, _, err = run_cli("--demo", "--method", "all", *extra)
     assert code == 2
     assert err.strip().splitlines() == [err.strip()]
     assert "--method all draws one panel per method for one class" in err

@@ -4,24 +4,13 @@ The rule at every ReLU: R_l = [z_l > 0] * [R_{l+1} > 0] * R_{l+1}. The caller's 
 left as it was: same layers, same activations, same weights, same plain gradients.
 """
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras import layers
 
 from gradcam_keras.cam import GradCAM
-from gradcam_keras.guided import GuidedBackprop, GuidedGradCAM, ends_in_relu
 from gradcam_keras.image import upsample
-
-
-def _mlp():
-    return keras.Sequential([
-        keras.Input((6,)),
-        layers.Dense(7, activation="relu", name="h1"),
-        layers.Dense(5, activation="relu", name="h2"),
-        layers.Dense(3, activation="softmax", name="out"),
-    ])
+from gradcam_keras.methods.guided import GuidedBackprop, GuidedGradCAM, ends_in_relu
 
 
 def _guided_by_hand(model, x, classes):
@@ -51,8 +40,8 @@ def _plain_gradients(model, x, classes):
     return tape.gradient(y, x).numpy()
 
 
-def test_two_layer_relu_net_follows_the_guided_rule():
-    model = _mlp()
+def test_two_layer_relu_net_follows_the_guided_rule(mlp):
+    model = mlp()
     x = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
     classes = np.arange(16) % 3
     expected = _guided_by_hand(model, x.astype(np.float64), classes)
@@ -63,8 +52,8 @@ def test_two_layer_relu_net_follows_the_guided_rule():
     assert not np.allclose(got, _plain_logit_gradients(model, x, classes), atol=1e-4)
 
 
-def test_callers_model_is_unchanged_afterwards():
-    model = _mlp()
+def test_callers_model_is_unchanged_afterwards(mlp):
+    model = mlp()
     x = np.random.default_rng(1).normal(size=(8, 6)).astype(np.float32)
     classes = np.arange(8) % 3
     weights = [w.copy() for w in model.get_weights()]
@@ -76,19 +65,6 @@ def test_callers_model_is_unchanged_afterwards():
         np.testing.assert_array_equal(old, new)
     np.testing.assert_array_equal(model(x).numpy(), before_out)
     np.testing.assert_array_equal(_plain_gradients(model, x, classes), before_grad)
-
-
-def _conv_model():
-    backbone = keras.Sequential([
-        keras.Input((10, 8, 2)),
-        layers.Conv2D(4, 3, padding="same", name="c1"),
-        layers.ReLU(name="r1"),
-        layers.Conv2D(5, 3, activation="relu", name="c2"),
-    ], name="backbone")
-    inputs = keras.Input((10, 8, 2))
-    feats = layers.Activation("relu", name="r3")(layers.Conv2D(3, 1, name="c3")(backbone(inputs)))
-    pooled = layers.Flatten()(layers.MaxPooling2D(2)(feats))
-    return keras.Model(inputs, layers.Dense(4, activation="softmax", name="out")(pooled))
 
 
 def _conv_guided_reference(model, x, classes):
@@ -120,8 +96,8 @@ def _conv_guided_reference(model, x, classes):
     return tape.gradient(before1, x, output_gradients=r).numpy()
 
 
-def test_conv_net_with_relu_layers_and_a_nested_model():
-    model = _conv_model()
+def test_conv_net_with_relu_layers_and_a_nested_model(guided_conv_model):
+    model = guided_conv_model()
     assert [ends_in_relu(model.get_layer("backbone").get_layer(n)) for n in ("c1", "r1", "c2")] \
         == [False, True, True]
     x = np.random.default_rng(2).normal(size=(3, 10, 8, 2)).astype(np.float32)
@@ -133,8 +109,8 @@ def test_conv_net_with_relu_layers_and_a_nested_model():
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
 
-def test_guided_gradcam_is_the_product_with_the_upsampled_gradcam_map():
-    model = _conv_model()
+def test_guided_gradcam_is_the_product_with_the_upsampled_gradcam_map(guided_conv_model):
+    model = guided_conv_model()
     x = np.random.default_rng(3).normal(size=(2, 10, 8, 2)).astype(np.float32)
     layer = "backbone/c2"
     cam = GuidedGradCAM(model, layer)
@@ -150,12 +126,12 @@ def test_guided_gradcam_is_the_product_with_the_upsampled_gradcam_map():
     np.testing.assert_array_equal(cam(x, class_index=[0, 3]), maps)  # the Grad-CAM factor
 
 
-def test_bad_arguments_are_explained():
+def test_bad_arguments_are_explained(guided_conv_model, mlp):
     with pytest.raises(TypeError, match="keras.Model"):
         GuidedBackprop("vgg19")
     with pytest.raises(ValueError, match="`score` must be one of"):
-        GuidedBackprop(_mlp(), score="probits")
+        GuidedBackprop(mlp(), score="probits")
     with pytest.raises(ValueError, match=r"non-empty, finite batch.*images\[None\]"):
-        GuidedBackprop(_conv_model())(np.zeros((0, 10, 8, 2), np.float32))
+        GuidedBackprop(guided_conv_model())(np.zeros((0, 10, 8, 2), np.float32))
     with pytest.raises(ValueError, match=r"the model expects \(10, 8, 2\)"):
-        GuidedBackprop(_conv_model())(np.zeros((1, 8, 8, 2), np.float32))
+        GuidedBackprop(guided_conv_model())(np.zeros((1, 8, 8, 2), np.float32))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from gradcam_keras import shapes
+from gradcam_keras.demo import shapes
 
 # Analytic areas for circumradius r, derived independently of the package's vertex lists:
 # square and triangle are regular polygons (k/2 r^2 sin(2 pi/k)); the star is ten triangles

@@ -22,9 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from gradcam_keras import targets as targets_lib
-from gradcam_keras.cam import GradCAM, check_explainer_arguments
+from gradcam_keras._graph import GraphRunner
+from gradcam_keras.cam import Explainer, GradCAM, check_images
 from gradcam_keras.errors import InputError
-from gradcam_keras.graph import final_operation, is_squashing, pre_activation
 from gradcam_keras.image import upsample
 
 _RELUS = frozenset({"relu", "relu6"})
@@ -46,6 +46,14 @@ def ends_in_relu(layer):
     return getattr(getattr(layer, "activation", None), "__name__", None) in _RELUS
 
 
+class _GuidedPass(GraphRunner):
+    """The model's graph with every ReLU's output passed through ``positive_gradient_gate``."""
+
+    def after(self, op, out):
+        """Gate the output of a layer that ends in a ReLU."""
+        return positive_gradient_gate(out) if ends_in_relu(op) else out
+
+
 def guided_forward(model, inputs):
     """Run ``model`` on ``inputs`` with every ReLU guided; return the scores before the head.
 
@@ -56,37 +64,10 @@ def guided_forward(model, inputs):
     Returns:
         The model's output, with a final softmax/sigmoid left out (the logits).
     """
-    return _run(model, inputs, final=True)
+    return _GuidedPass().run(model, inputs)
 
 
-def _run(model, inputs, final):
-    if isinstance(model, keras.Sequential):
-        x = inputs
-        for layer in model.layers:
-            x = _caller(model, layer, final)(x)
-        return x
-    if not hasattr(model, "_run_through_graph"):
-        raise TypeError(f"model {model.name!r} is a subclassed model; its layer graph cannot be "
-                        "re-run, so wrap it in a functional or Sequential model")
-    outputs = model._run_through_graph([inputs], operation_fn=lambda op: _caller(model, op, final))
-    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-
-
-def _caller(model, op, final):
-    is_final = final and op is final_operation(model)
-
-    def call(*args, **kwargs):
-        if isinstance(op, keras.Model):
-            return _run(op, args[0], final=is_final)
-        if is_final and is_squashing(op):
-            return pre_activation(op, args[0])
-        out = op(*args, **kwargs)
-        return positive_gradient_gate(out) if ends_in_relu(op) else out
-
-    return call
-
-
-class GuidedBackprop:
+class GuidedBackprop(Explainer):
     """Guided Backpropagation: ``d y^c / d x`` through guided ReLUs, one map per input pixel.
 
     Args:
@@ -100,15 +81,12 @@ class GuidedBackprop:
         InputError: unknown ``score`` or bad ``batch_size``.
 
     Example:
-        >>> gradients = GuidedBackprop(model)(images)        # [batch, H, W, channels]
+        >>> GuidedBackprop(model)(images).shape        # [batch, H, W, channels]
+        (4, 20, 24, 3)
     """
 
     def __init__(self, model, *, score="logits", batch_size=16):
-        check_explainer_arguments(model, score, batch_size)
-        self.model = model
-        self.score = score
-        self.batch_size = batch_size
-        self._functions = {}
+        super().__init__(model, score, batch_size)
 
     def __call__(self, images, class_index=None):
         """Return the guided gradients, float32, shaped like ``images``.
@@ -128,47 +106,17 @@ class GuidedBackprop:
 
     def compute(self, images, class_index=None):
         """Return ``(gradients [batch, H, W, C], classes [batch])`` for the images."""
-        images = self._check_images(images)
+        images = check_images(images, self.model, spatial=False)
         if class_index is not None and np.ndim(class_index) > 1:
             raise InputError("`class_index` must be None, an int or one int per image")
-        if not self.model.built:
-            self.model.build((None,) + images.shape[1:])  # a Sequential never called
-        num_classes = int(self.model.outputs[0].shape[-1])
-        targets = targets_lib.build(class_index, None, len(images), num_classes)
-        step = self._function(images.shape[1:])
-        parts = [step(images[i:i + self.batch_size], targets[i:i + self.batch_size])
-                 for i in range(0, len(images), self.batch_size)]
-        return (np.concatenate([p[0].numpy() for p in parts]),
-                np.concatenate([p[1].numpy() for p in parts]))
-
-    def _check_images(self, images):
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim < 2 or images.shape[0] == 0 or not np.all(np.isfinite(images)):
-            raise InputError(f"`images` must be a non-empty, finite batch [batch, ...] (e.g. "
-                             f"[batch, height, width, channels]), got shape {images.shape}; "
-                             "for one image use images[None]")
-        if self.model.built:
-            expected = tuple(self.model.inputs[0].shape[1:])
-            if len(expected) != images.ndim - 1 or any(
-                    e is not None and e != g for e, g in zip(expected, images.shape[1:])):
-                raise InputError(f"`images` have shape {images.shape[1:]} per image, the model "
-                                 f"expects {expected}; resize them first")
-        return images
-
-    def _function(self, image_shape):
-        key = tuple(image_shape)
-        if key not in self._functions:
-            signature = [tf.TensorSpec((None,) + key, tf.float32),
-                         tf.TensorSpec((None, 1), tf.int32)]
-            self._functions[key] = tf.function(self._step, input_signature=signature,
-                                               autograph=False)
-        return self._functions[key]
+        targets = targets_lib.build(class_index, None, len(images), self.num_classes)
+        gradients, classes = self._batched(images, targets)
+        return gradients, classes
 
     def _step(self, images, targets):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(images)
-            logits = tf.cast(guided_forward(self.model, images), tf.float32)
-            scores = tf.nn.softmax(logits) if self.score == "softmax" else logits
+            scores, _ = self._scores(guided_forward(self.model, images))
             classes = targets_lib.resolve(scores, targets)[:, 0]
             objective = tf.gather(scores, classes, batch_dims=1)
         return tape.gradient(objective, images), classes
@@ -182,9 +130,11 @@ class GuidedGradCAM(GradCAM):
     ``pixel_maps`` its magnitude. Arguments are those of ``BaseCAM``.
 
     Example:
-        >>> cam = GuidedGradCAM(model, "block5_conv4")
-        >>> detail = cam.guided(images)           # [batch, 224, 224, 3], signed
-        >>> heat = cam.pixel_maps(images)         # [batch, 224, 224], >= 0
+        >>> cam = GuidedGradCAM(model, "conv2")
+        >>> cam.guided(images).shape              # signed, at the input's resolution
+        (4, 20, 24, 3)
+        >>> bool((cam.pixel_maps(images) >= 0).all())
+        True
     """
 
     def guided(self, images, class_index=None):
@@ -198,16 +148,26 @@ class GuidedGradCAM(GradCAM):
             np.ndarray ``[batch, H, W, channels]``; the Grad-CAM map is upsampled bilinearly
             with ``gradcam_keras.image.upsample`` and not normalised.
         """
-        result = self.compute(images, class_index)
-        classes = [int(c) for c in result.class_index[:, 0]]
+        return self._guided(images, self.compute(images, class_index), 0)
+
+    def pixel_maps(self, images, class_index=None):
+        """Return ``max_channels |guided(images)|``, ``[batch, H, W]`` float32, ``>= 0``."""
+        return np.max(np.abs(self.guided(images, class_index)), axis=-1)
+
+    def shown_maps(self, images, class_index=None, *, top_k=None):
+        """Return ``(CAMResult, pixel maps [batch, targets, H, W])``: what the figure shows."""
+        result = self.compute(images, class_index, top_k=top_k)
+        pixels = [np.max(np.abs(self._guided(images, result, t)), axis=-1)
+                  for t in range(result.maps.shape[1])]
+        return result, np.stack(pixels, axis=1)
+
+    def _guided(self, images, result, target):
+        """``GB(x) * up(L^c)`` for the classes of column ``target`` of ``result``."""
+        classes = [int(c) for c in result.class_index[:, target]]
         if getattr(self, "_backprop", None) is None:  # one traced function per CAM object
             self._backprop = GuidedBackprop(self.model, score=self.score,
                                             batch_size=self.batch_size)
         gradients, _ = self._backprop.compute(images, classes)
         size = gradients.shape[1:3]
-        cams = np.stack([upsample(m, size) for m in result.maps[:, 0]])
+        cams = np.stack([upsample(m, size) for m in result.maps[:, target]])
         return gradients * cams[..., None]
-
-    def pixel_maps(self, images, class_index=None):
-        """Return ``max_channels |guided(images)|``, ``[batch, H, W]`` float32, ``>= 0``."""
-        return np.max(np.abs(self.guided(images, class_index)), axis=-1)

@@ -1,13 +1,17 @@
 """The bundled demo model: offline loading, accuracy and Grad-CAM localisation on fresh images."""
 
+import importlib.resources
+import pathlib
 import socket
 
 import keras
 import numpy as np
 import pytest
 
-from gradcam_keras import demo, shapes, train_demo
+from gradcam_keras import demo
 from gradcam_keras.cam import GradCAM
+from gradcam_keras.demo import shapes
+from gradcam_keras.demo import train as train_demo
 from gradcam_keras.image import upsample
 
 # A plain int seed is the SeedSequence stream (seed, 0); training used (0, 1), (0, 2), (0, 3).
@@ -35,7 +39,7 @@ def _pointing_hits(maps, boxes, size):
 
 
 def test_model_file_ships_inside_the_package_and_is_small():
-    path = demo.model_path()
+    path = pathlib.Path(str(importlib.resources.files("gradcam_keras") / "data" / demo.MODEL_FILE))
     assert path.is_file()
     assert path.parent.name == "data" and path.parent.parent.name == "gradcam_keras"
     assert path.stat().st_size <= 5 * 1024 * 1024

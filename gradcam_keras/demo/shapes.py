@@ -23,7 +23,7 @@ background are not distractors and cover the whole image.
 Seeds: ``seed`` is anything ``numpy.random.SeedSequence`` takes (an int or a
 sequence of ints); image ``i`` comes from child ``i`` of that sequence, so
 ``generate(n, seed)`` is a prefix of ``generate(m, seed)`` for ``m > n``. An int
-``s`` and the pair ``(s, 0)`` give the same sequence; ``gradcam_keras.train_demo``
+``s`` and the pair ``(s, 0)`` give the same sequence; ``gradcam_keras.demo.train``
 draws from the pairs ``(seed, 1)``, ``(seed, 2)`` and ``(seed, 3)``, so int seeds always
 give images the demo model never saw. Images are reproducible for a given numpy version.
 """
@@ -33,16 +33,18 @@ import numbers
 
 import numpy as np
 
-from gradcam_keras._raster import (
+from gradcam_keras.demo.geometry import (
     SHAPE_KINDS,
     STAR_INNER_RATIO,
     mask_box,
     pixel_centres,
-    random_dot,
-    random_stroke,
     shape_mask,
     shape_vertices,
 )
+from gradcam_keras.errors import is_int
+
+__all__ = ["CLASS_NAMES", "STAR_INNER_RATIO", "ShapesBatch", "backgrounds", "clutter_margin",
+           "generate", "mask_box", "shape_mask", "shape_vertices"]
 
 CLASS_NAMES = SHAPE_KINDS
 MIN_SIDE = 24
@@ -92,27 +94,6 @@ def clutter_margin(height, width):
         3
     """
     return max(2, round(0.04 * min(height, width)))
-
-
-__all__ = ["CLASS_NAMES", "STAR_INNER_RATIO", "ShapesBatch", "backgrounds", "clutter_margin",
-           "generate", "mask_box", "shape_mask", "shape_vertices"]
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 
@@ -256,7 +237,7 @@ def _draw_clutter(rng, canvas, box, object_colour):
 
 
 def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+    if not is_int(n):
         raise TypeError(f"n must be an int, got {type(n).__name__} ({n!r}); pass e.g. n=100.")
     if n < 1:
         raise ValueError(f"n must be at least 1, got n={n}; ask for one image or more.")
@@ -266,7 +247,7 @@ def _check_n(n):
 def _check_size(size):
     pair = (size, size) if isinstance(size, numbers.Integral) else size
     if not (isinstance(pair, (list, tuple)) and len(pair) == 2
-            and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in pair)):
+            and all(is_int(s) for s in pair)):
         raise TypeError(f"size must be an int or a (height, width) pair of ints, "
                         f"got {size!r}; pass e.g. size=64 or size=(48, 80).")
     height, width = int(pair[0]), int(pair[1])
@@ -280,9 +261,52 @@ def _check_size(size):
 def _check_seed(seed):
     words = [seed] if isinstance(seed, numbers.Integral) else seed
     if not (isinstance(words, (list, tuple)) and words
-            and all(isinstance(w, numbers.Integral) and not isinstance(w, bool) for w in words)):
+            and all(is_int(w) for w in words)):
         raise TypeError(f"seed must be an int or a non-empty tuple of ints, got {seed!r}; "
                         f"pass e.g. seed=0 or seed=(0, 1).")
     if min(words) < 0:
         raise ValueError(f"seed must be non-negative, got seed={seed!r}; pass e.g. seed=0.")
     return [int(w) for w in words]
+
+
+def segment_distance(xs, ys, a, b):
+    """Return the distance from each point ``(xs, ys)`` to the segment from ``a`` to ``b``."""
+    direction = b - a
+    t = ((xs - a[0]) * direction[0] + (ys - a[1]) * direction[1]) / max(direction @ direction,
+                                                                        1e-12)
+    t = np.clip(t, 0.0, 1.0)
+    return np.hypot(xs - a[0] - t * direction[0], ys - a[1] - t * direction[1])
+
+
+def random_stroke(rng, xs, ys, side):
+    """A polyline of one to three thin segments (never a filled shape), in its window."""
+    half_width = rng.uniform(0.5, 1.25) * max(1.0, side / 64)
+    points = [np.array([rng.uniform(0, xs.shape[1]), rng.uniform(0, xs.shape[0])])]
+    heading = rng.uniform(0, 2 * np.pi)
+    for _ in range(rng.integers(1, 4)):
+        heading += rng.uniform(-1.2, 1.2)
+        length = rng.uniform(0.08, 0.25) * side
+        points.append(points[-1] + length * np.array([np.cos(heading), np.sin(heading)]))
+    window = pixel_window(np.array(points), half_width, xs.shape)
+    local_xs, local_ys = xs[window], ys[window]
+    mask = np.zeros(local_xs.shape, bool)
+    for a, b in zip(points[:-1], points[1:], strict=True):
+        mask |= segment_distance(local_xs, local_ys, a, b) <= half_width
+    return window, mask
+
+
+def random_dot(rng, xs, ys, side):
+    """A small disc, far smaller than any shape, in its window."""
+    radius = rng.uniform(0.7, 1.5) * max(1.0, side / 64)
+    centre = np.array([rng.uniform(0, xs.shape[1]), rng.uniform(0, xs.shape[0])])
+    window = pixel_window(centre[None], radius, xs.shape)
+    return window, (xs[window] - centre[0]) ** 2 + (ys[window] - centre[1]) ** 2 <= radius**2
+
+
+def pixel_window(points, reach, shape):
+    """Row and column slices holding every pixel centre within ``reach`` of the points."""
+    low = np.floor(points.min(axis=0) - reach).astype(int)
+    high = np.ceil(points.max(axis=0) + reach).astype(int) + 1
+    rows = slice(min(max(low[1], 0), shape[0]), min(max(high[1], 0), shape[0]))
+    cols = slice(min(max(low[0], 0), shape[1]), min(max(high[0], 0), shape[1]))
+    return rows, cols

@@ -1,9 +1,9 @@
-"""Files for the command line tool: which inputs, where outputs go, atomic writes, progress.
+"""Files for the command line tool: which inputs, where outputs go, progress.
 
 Nothing here imports TensorFlow, so bad paths are reported before any model is loaded.
 """
 
-import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -15,6 +15,44 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
                   ".pgm", ".pbm", ".pnm", ".jfif")
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".tif", ".tiff", ".webp")
 DEFAULT_OUTPUT_DIR = "gradcam_output"
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One image to explain.
+
+    Attributes:
+        name: base name of its outputs (``"cat"`` for ``cat.jpg``).
+        label: how reports refer to it (the path, or e.g. ``"demo image (seed 0)"``).
+        load: returns the image, ``uint8 [H, W, 3]``.
+    """
+
+    name: str
+    label: str
+    load: object
+
+    @classmethod
+    def from_file(cls, path):
+        """A source read from an image file.
+
+        Example:
+            >>> Source.from_file("photos/cat.jpg").name
+            'cat'
+        """
+        from gradcam_keras.image import load_image
+
+        name = os.path.splitext(os.path.basename(path))[0] or "image"
+        return cls(name, path, lambda: load_image(path))
+
+    @classmethod
+    def demo(cls, seed):
+        """A freshly generated shapes image for the bundled demo model."""
+        def load():
+            from gradcam_keras import demo
+
+            return demo.make_demo_image(seed=seed)
+
+        return cls("demo", f"demo image (seed {seed})", load)
 
 
 def collect_inputs(paths):
@@ -102,32 +140,6 @@ def _ensure_writable_dir(directory):
 def companion(figure_path, suffix):
     """Return the path beside a figure for another output (``x.png`` -> ``x.npy``)."""
     return os.path.splitext(figure_path)[0] + suffix
-
-
-def atomic_write(path, write):
-    """Write a file so readers see the old file or the complete new one, never a partial one.
-
-    ``write(tmp_path)`` writes a temporary file in the same directory, which then replaces
-    ``path`` with ``os.replace`` (atomic on POSIX and Windows).
-    """
-    directory, name = os.path.split(os.path.abspath(path))
-    suffix = os.path.splitext(name)[1]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
 
 
 class ProgressBar:

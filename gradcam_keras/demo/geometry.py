@@ -1,4 +1,4 @@
-"""Exact rasterisation of the synthetic shapes and distractors (behind ``gradcam_keras.shapes``).
+"""Exact rasterisation of the synthetic shapes (behind ``gradcam_keras.demo.shapes``).
 
 Pixel ``(row, col)`` covers ``[col, col + 1) x [row, row + 1)`` and belongs to a
 shape when its centre ``(col + 0.5, row + 0.5)`` lies inside. With a uniformly
@@ -68,16 +68,11 @@ def _rotation(theta):
 
 
 def _polygon_mask(vertices, xs, ys):
-    """Even-odd rule: a point is inside when a ray to +x crosses an odd number of edges."""
-    inside = np.zeros(xs.shape, dtype=bool)
-    x0, y0 = vertices[:, 0], vertices[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    for ax, ay, bx, by in zip(x0, y0, x1, y1, strict=True):
-        straddles = (ay > ys) != (by > ys)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_cross = ax + (ys - ay) * (bx - ax) / (by - ay)
-        inside ^= straddles & (xs < x_cross)
-    return inside
+    """The points ``(xs, ys)`` inside the polygon (the shapes' polygons never cross themselves)."""
+    from matplotlib.path import Path
+
+    points = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    return Path(vertices).contains_points(points).reshape(xs.shape)
 
 
 def shape_mask(kind, size, centre, radius, angle=0.0):
@@ -129,46 +124,3 @@ def mask_box(mask):
     if rows.size == 0:
         raise ValueError("mask is empty; a box needs at least one True pixel.")
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
-def segment_distance(xs, ys, a, b):
-    """Return the distance from each point ``(xs, ys)`` to the segment from ``a`` to ``b``."""
-    direction = b - a
-    t = ((xs - a[0]) * direction[0] + (ys - a[1]) * direction[1]) / max(direction @ direction,
-                                                                        1e-12)
-    t = np.clip(t, 0.0, 1.0)
-    return np.hypot(xs - a[0] - t * direction[0], ys - a[1] - t * direction[1])
-
-
-def random_stroke(rng, xs, ys, side):
-    """A polyline of one to three thin segments (never a filled shape), in its window."""
-    half_width = rng.uniform(0.5, 1.25) * max(1.0, side / 64)
-    points = [np.array([rng.uniform(0, xs.shape[1]), rng.uniform(0, xs.shape[0])])]
-    heading = rng.uniform(0, 2 * np.pi)
-    for _ in range(rng.integers(1, 4)):
-        heading += rng.uniform(-1.2, 1.2)
-        length = rng.uniform(0.08, 0.25) * side
-        points.append(points[-1] + length * np.array([np.cos(heading), np.sin(heading)]))
-    window = pixel_window(np.array(points), half_width, xs.shape)
-    local_xs, local_ys = xs[window], ys[window]
-    mask = np.zeros(local_xs.shape, bool)
-    for a, b in zip(points[:-1], points[1:], strict=True):
-        mask |= segment_distance(local_xs, local_ys, a, b) <= half_width
-    return window, mask
-
-
-def random_dot(rng, xs, ys, side):
-    """A small disc, far smaller than any shape, in its window."""
-    radius = rng.uniform(0.7, 1.5) * max(1.0, side / 64)
-    centre = np.array([rng.uniform(0, xs.shape[1]), rng.uniform(0, xs.shape[0])])
-    window = pixel_window(centre[None], radius, xs.shape)
-    return window, (xs[window] - centre[0]) ** 2 + (ys[window] - centre[1]) ** 2 <= radius**2
-
-
-def pixel_window(points, reach, shape):
-    """Row and column slices holding every pixel centre within ``reach`` of the points."""
-    low = np.floor(points.min(axis=0) - reach).astype(int)
-    high = np.ceil(points.max(axis=0) + reach).astype(int) + 1
-    rows = slice(min(max(low[1], 0), shape[0]), min(max(high[1], 0), shape[0]))
-    cols = slice(min(max(low[0], 0), shape[1]), min(max(high[0], 0), shape[1]))
-    return rows, cols

@@ -1,4 +1,4 @@
-"""Finding layers by path in (nested) Keras models, and the arithmetic of convolutional layers.
+"""Finding layers by path in (nested) Keras models: resolve a path, walk them, the default one.
 
 A layer path names a layer inside nested models with ``/``: ``"vgg19/block5_conv4"`` is the
 layer ``block5_conv4`` of the sub-model ``vgg19``. Keras forbids ``/`` in layer names, so the
@@ -6,7 +6,6 @@ path is unambiguous.
 """
 
 import dataclasses
-import math
 
 import keras
 
@@ -113,8 +112,8 @@ def resolve_layer(model, path):
         TypeError: when ``path`` is not a string.
 
     Example:
-        >>> resolve_layer(model, "vgg19/block5_conv4").layer.name
-        'block5_conv4'
+        >>> resolve_layer(nested, "backbone/conv2").layer.name   # e.g. "vgg19/block5_conv4"
+        'conv2'
     """
     if not isinstance(path, str):
         raise TypeError(f"`layer` must be a layer name (str), got {type(path).__name__}: {path!r}")
@@ -171,86 +170,3 @@ def check_spatial(model, ref):
             f"channel of a convolutional feature map by its pooled gradient; "
             f"{_valid_layers_hint(model)}"
         )
-
-
-def conv_output_size(size, kernel, stride=1, padding="valid", dilation=1):
-    """Return the output length of a convolution along one axis.
-
-    ``"valid"``: ``floor((n - d*(k-1) - 1) / s) + 1``; ``"same"``: ``ceil(n / s)``.
-
-    Args:
-        size: input length ``n``.
-        kernel: kernel length ``k``.
-        stride: stride ``s``.
-        padding: ``"valid"`` or ``"same"``.
-        dilation: dilation rate ``d``.
-
-    Returns:
-        int, the output length.
-
-    Example:
-        >>> conv_output_size(200, 5)
-        196
-    """
-    if padding == "same":
-        return math.ceil(size / stride)
-    return (size - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def conv_param_count(layer, in_channels=None):
-    """Return the parameter count of a convolutional layer from its formula, and the formula.
-
-    - convolution and transposed convolution: ``N = K1*K2*F*C/groups + F``
-    - depthwise: ``N = K1*K2*C*M + C*M`` (``M`` the depth multiplier)
-    - separable: ``N = K1*K2*C*M + C*M*F + F``
-
-    The bias term is dropped when ``use_bias=False``; 1-D and 3-D kernels have 1 or 3 ``K``s.
-
-    Args:
-        layer: a built Keras convolutional layer (one of ``CONV_TYPES``).
-        in_channels: the input channel count ``C``; read from the layer's input if None.
-
-    Returns:
-        (count, formula) where formula is e.g. ``"5*5*10*3 + 10"``.
-
-    Example:
-        >>> conv_param_count(keras.layers.Conv2D(10, 5), in_channels=3)
-        (760, '5*5*10*3 + 10')
-    """
-    C = int(in_channels if in_channels is not None else layer.input.shape[-1])
-    K = tuple(layer.kernel_size)
-    ks = "*".join(str(k) for k in K)
-    bias = bool(layer.use_bias)
-    if isinstance(layer, (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)):
-        M, F = layer.depth_multiplier, layer.filters
-        count = math.prod(K) * C * M + C * M * F + (F if bias else 0)
-        return count, f"{ks}*{C}*{M} + {C}*{M}*{F}" + (f" + {F}" if bias else "")
-    if isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)):
-        M = layer.depth_multiplier
-        count = math.prod(K) * C * M + (C * M if bias else 0)
-        return count, f"{ks}*{C}*{M}" + (f" + {C}*{M}" if bias else "")
-    F, groups = layer.filters, getattr(layer, "groups", 1)
-    count = math.prod(K) * F * (C // groups) + (F if bias else 0)
-    channels = f"({C}/{groups})" if groups > 1 else f"{C}"
-    return count, f"{ks}*{F}*{channels}" + (f" + {F}" if bias else "")
-
-
-def describe_conv_layers(model):
-    """Return one row per convolutional layer: path, type, kernel, output shape, params, formula.
-
-    Returns:
-        list of dicts with keys ``path``, ``type``, ``kernel``, ``output_shape``, ``params``
-        (from the formula) and ``formula``.
-    """
-    rows = []
-    for ref in conv_layers(model):
-        count, formula = conv_param_count(ref.layer)
-        rows.append({
-            "path": ref.path,
-            "type": type(ref.layer).__name__,
-            "kernel": "x".join(str(k) for k in ref.layer.kernel_size),
-            "output_shape": output_shape(ref.layer),
-            "params": count,
-            "formula": formula,
-        })
-    return rows

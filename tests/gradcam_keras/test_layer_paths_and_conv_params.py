@@ -1,4 +1,6 @@
-"""Convolution arithmetic against Keras, and finding layers by path in nested models."""
+"""Parameter counts of convolutional layers against Keras, and finding layers by path."""
+
+import math
 
 import keras
 import numpy as np
@@ -6,13 +8,15 @@ import pytest
 from keras import layers
 
 from gradcam_keras import InputError
-from gradcam_keras.layers import (
-    conv_output_size,
-    conv_param_count,
-    default_layer,
-    describe_conv_layers,
-    resolve_layer,
-)
+from gradcam_keras.layer_paths import default_layer, resolve_layer
+from gradcam_keras.models import conv_param_count, describe_conv_layers
+
+
+def conv_output_size(size, kernel, stride=1, padding="valid", dilation=1):
+    """Output length of a convolution along one axis: the textbook formula Keras must match."""
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - dilation * (kernel - 1) - 1) // stride + 1
 
 CASES = [
     (lambda: layers.Conv2D(10, 5), (200, 200, 3)),  # the textbook example: 196x196x10, 760
@@ -77,17 +81,8 @@ def test_the_textbook_example():
     assert conv_param_count(layer) == (760, "5*5*10*3 + 10")
 
 
-def _nested_model():
-    backbone = keras.Sequential([keras.Input((16, 16, 3)), layers.Conv2D(4, 3, name="c1"),
-                                 layers.Conv2D(5, 3, name="c2")], name="backbone")
-    inputs = keras.Input((16, 16, 3))
-    x = layers.Conv2D(3, 1, name="stem")(inputs)
-    x = layers.GlobalAveragePooling2D(name="gap")(backbone(x))
-    return keras.Model(inputs, layers.Dense(2, name="fc")(x))
-
-
-def test_layers_are_found_by_path_through_nested_models():
-    model = _nested_model()
+def test_layers_are_found_by_path_through_nested_models(stem_and_backbone_model):
+    model = stem_and_backbone_model()
     ref = resolve_layer(model, "backbone/c2")
     assert ref.layer is model.get_layer("backbone").get_layer("c2")
     assert [layer.name for layer in ref.chain] == ["backbone", "c2"]
@@ -98,8 +93,8 @@ def test_layers_are_found_by_path_through_nested_models():
     assert rows[2]["params"] == 3 * 3 * 5 * 4 + 5
 
 
-def test_unknown_paths_list_the_valid_layers():
-    model = _nested_model()
+def test_unknown_paths_list_the_valid_layers(stem_and_backbone_model):
+    model = stem_and_backbone_model()
     with pytest.raises(InputError, match="sub-model 'backbone' has no layer named 'c9'.*"
                                          "stem, backbone/c1, backbone/c2"):
         resolve_layer(model, "backbone/c9")

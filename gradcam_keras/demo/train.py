@@ -1,7 +1,7 @@
-"""Train the bundled demo CNN on synthetic shapes: ``python -m gradcam_keras.train_demo``.
+"""Train the bundled demo CNN on synthetic shapes: ``python -m gradcam_keras.demo.train``.
 
 Recreates ``gradcam_keras/data/demo_cnn.keras`` (the defaults are the settings of the
-shipped file). The data come from ``gradcam_keras.shapes`` with seed pairs that no plain
+shipped file). The data come from ``gradcam_keras.demo.shapes`` with seed pairs that no plain
 int seed can produce: training shapes ``(seed, 1)``, held-out shapes ``(seed, 2)``,
 object-free backgrounds ``(seed, 3)``. The backgrounds get a uniform target over the
 classes, so clutter is evidence for no class and each class is learned from its shape
@@ -17,17 +17,19 @@ some 4-5 minutes on two idle cores.
 """
 
 import argparse
-import os
 import pathlib
 import sys
 import time
 
 import numpy as np
 
-from gradcam_keras import demo, shapes
+from gradcam_keras import demo
+from gradcam_keras._atomic import atomic_write
+from gradcam_keras.cli.parser import non_negative_int, positive_int
+from gradcam_keras.demo import shapes
 
 TRAIN_STREAM, VALIDATION_STREAM, BACKGROUND_STREAM = 1, 2, 3
-DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "data" / demo.MODEL_FILE
+DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent.parent / "data" / demo.MODEL_FILE
 NUM_CLASSES = len(demo.CLASS_NAMES)
 
 
@@ -164,46 +166,26 @@ def save_model(model, path):
     """Write the model's architecture and weights (no optimizer) atomically to ``path``."""
     import keras
 
-    path = pathlib.Path(path)
     # Rebuilt from its config, the copy is not compiled: no optimizer state goes to disk
     # (clone_model would compile it and save Adam's two moments, tripling the file).
     clean = keras.Model.from_config(model.get_config())
     clean.set_weights(model.get_weights())
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
-        clean.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
-    return value
+    atomic_write(path, clean.save)  # the temporary file keeps the .keras suffix Keras needs
 
 
 def build_parser():
-    """Return the argument parser of ``python -m gradcam_keras.train_demo``."""
-    parser = argparse.ArgumentParser(prog="python -m gradcam_keras.train_demo",
+    """Return the argument parser of ``python -m gradcam_keras.demo.train``."""
+    parser = argparse.ArgumentParser(prog="python -m gradcam_keras.demo.train",
                                      description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
-    parser.add_argument("--epochs", type=_positive_int, default=7, help="default 7")
-    parser.add_argument("--train-size", type=_positive_int, default=10000,
+    parser.add_argument("--epochs", type=positive_int, default=7, help="default 7")
+    parser.add_argument("--train-size", type=positive_int, default=10000,
                         help="training images with a shape (default 10000)")
-    parser.add_argument("--background-size", type=_non_negative_int, default=2500,
+    parser.add_argument("--background-size", type=non_negative_int, default=2500,
                         help="object-free training images, uniform targets (default 2500)")
-    parser.add_argument("--validation-size", type=_positive_int, default=2000,
+    parser.add_argument("--validation-size", type=positive_int, default=2000,
                         help="held-out images scored each epoch and at the end (default 2000)")
-    parser.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="default 0.002")
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT,
                         help=f"where to write the model (default {DEFAULT_OUTPUT})")

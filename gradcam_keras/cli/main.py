@@ -1,0 +1,160 @@
+"""``main(argv)``: check the arguments and files, then load TensorFlow and run the pipeline.
+
+Exit status: 0 success; 2 a bad argument or input (one line on stderr saying what and how to
+fix it); 1 any other failure. TensorFlow is imported only once the arguments and paths have
+been checked, so those errors come back at once.
+"""
+
+import json
+import logging
+import os
+import sys
+import traceback
+import warnings
+
+from gradcam_keras.cli import inputs
+from gradcam_keras.cli.parser import PROG, build_parser
+from gradcam_keras.errors import InputError
+from gradcam_keras.image import check_image_file
+from gradcam_keras.names import ALL
+
+MANY_INPUTS = 4  # from this many inputs on, a progress bar replaces per-image lines
+JSON_VERSION = 1  # of the --json output; see gradcam_keras/cli/JSON_SCHEMA.md
+
+
+def main(argv=None):
+    """Run the command line tool.
+
+    Args:
+        argv: arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        int exit status: 0 success, 2 bad argument or input, 1 other failure.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always" if args.debug else "ignore")
+            code = _run(args)
+        for warning in caught:  # only with --debug: stderr is otherwise for our own lines
+            _say(f"warning: {warning.category.__name__}: {warning.message}")
+        return code
+    except InputError as error:
+        _say(f"error: {error}")
+        return 2
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except BrokenPipeError:  # e.g. `gradcam-keras --json ... | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as error:  # the last resort: one line, traceback on request
+        if args.debug:
+            traceback.print_exc()
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        _say(f"failed: {type(error).__name__}: {detail} (rerun with --debug for details)")
+        return 1
+
+
+def _say(message):
+    print(f"{PROG}: " + " ".join(str(message).split()), file=sys.stderr)
+
+
+def _run(args):
+    _check_arguments(args)
+    sources, figure_paths = [], None
+    if not args.list_layers:
+        paths = inputs.collect_inputs(args.input or [])
+        for path in paths:  # headers only: a bad file is reported before any model loads
+            check_image_file(path)
+        sources = [inputs.Source.from_file(p) for p in paths] or [inputs.Source.demo(args.seed)]
+        tag = "cams" if args.method == ALL else args.method
+        figure_paths = inputs.plan_outputs(args.output, [s.name for s in sources],
+                                           inputs=paths, tag=tag)
+    _import_tensorflow_quietly()
+    from gradcam_keras.cli import run
+
+    loaded, class_names, default_layer = run.load(args)
+    if args.list_layers:
+        return _list_layers(loaded, args.json)
+    bar = len(sources) >= MANY_INPUTS and not args.quiet
+    progress = inputs.ProgressBar(len(sources), enabled=bar)
+    records = run.explain_arguments(args, loaded, class_names, default_layer, sources,
+                                    figure_paths, progress)
+    _report(records, args, bar, loaded.name)
+    return 0
+
+
+def _check_arguments(args):
+    if not (args.input or args.demo or args.list_layers):
+        raise InputError("nothing to explain: pass --input FILE|DIR, or --demo, or "
+                         "--list-layers")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise InputError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    several = (args.top_k or 1) > 1 or len(args.class_index or ()) > 1
+    if args.method == ALL and several:
+        raise InputError("--method all draws one panel per method for one class; pass one "
+                         "--class-index (or --top-k 1), or pick one --method for several "
+                         "classes")
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with its C++ start-up banner kept off stderr.
+
+    TensorFlow's native code logs "Could not find cuda drivers..." lines before Python can set
+    its log level; stderr is meant for this tool's own one-line messages.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # errors surface as exceptions
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _print_json(model_name, key, items):
+    print(json.dumps({"version": JSON_VERSION, "model": model_name, key: items}, indent=2))
+
+
+def _list_layers(loaded, as_json):
+    from gradcam_keras.models import describe_conv_layers
+
+    rows = describe_conv_layers(loaded.model)
+    if as_json:
+        _print_json(loaded.name, "layers", rows)
+        return 0
+    print(f"Convolutional layers of {loaded.name} ({len(rows)}), "
+          "parameters N = K1*K2*F*C + F (F filters, C input channels):")
+    width = max([len(r["path"]) for r in rows] + [5])
+    print(f"{'layer':<{width}}  {'type':<16} {'kernel':<7} {'output shape':<22} "
+          f"{'params':>10}  formula")
+    for r in rows:
+        print(f"{r['path']:<{width}}  {r['type']:<16} {r['kernel']:<7} "
+              f"{str(r['output_shape']):<22} "
+              f"{r['params']:>10,}  {r['formula']}")
+    return 0
+
+
+def _report(records, args, bar_shown, model_name):
+    if args.json:
+        _print_json(model_name, "images", records)
+        return
+    for record in records:
+        if not bar_shown:
+            best = record["targets"][0]
+            print(f"{record['input']}: class {best['class_index']} ({best['name']}), "
+                  f"layer {record['layer']} -> {record['figure']}")
+        for target in record["targets"]:
+            if target["all_zero"] and not args.quiet:
+                _say(f"note: the map of {record['input']} for class {target['class_index']} is "
+                     "zero everywhere (no positive evidence at this layer); its overlay is "
+                     "the plain image")
+    if bar_shown:
+        print(f"wrote {len(records)} figures to {os.path.dirname(records[0]['figure']) or '.'}")
