@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from ode_keras import _tuple_ops
+from ode_keras import _state
 
 # diffrax's default: far above what a trained Neural ODE needs, and a loud error (never a
 # hang) for a solve that runs away. Under XLA it also sizes the buffers of the gradient
@@ -63,22 +63,13 @@ def as_times(t, dtype):
     ``direction`` is a Python int when ``t`` is known now, else a scalar tensor.
     """
     t = tf.convert_to_tensor(t)
-    if not (t.dtype.is_floating or t.dtype.is_integer):
-        raise TypeError(f"t must be a 1-D tensor of real times, got dtype {t.dtype.name}.")
-    t = tf.cast(t, dtype)
-    if t.shape.rank != 1 or t.shape[0] is None:
-        raise ValueError(
-            "t must be a 1-D tensor of output times with a static length, got shape "
-            f"{t.shape}; pass e.g. tf.constant([0.0, 1.0])."
-        )
-    if t.shape[0] < 2:
-        raise ValueError(
-            f"t must hold at least 2 times (the start and an output time), got {t.shape[0]}: "
-            "ys[0] is y0 at t[0], and the solve runs to t[-1]."
-        )
     value = tf.get_static_value(t)
+    shown = f"t={value.tolist()}" if value is not None else f"a tensor of shape {t.shape}"
+    _check_time_dtype(t.dtype.is_floating or t.dtype.is_integer, shown, t.dtype.name)
+    _check_time_shape(tuple(t.shape), shown)
+    t = tf.cast(t, dtype)
     if value is not None:
-        return t, _static_direction(np.asarray(value))
+        return t, check_time_values(np.asarray(value, np.float64))
     steps = t[1:] - t[:-1]
     direction = tf.sign(t[-1] - t[0])
     tf.debugging.Assert(
@@ -88,33 +79,89 @@ def as_times(t, dtype):
     return t, direction
 
 
-def _static_direction(value):
-    if not np.all(np.isfinite(value)):
-        raise ValueError(f"t must hold finite times, got {value}.")
-    steps = np.diff(value)
+def static_times(t):
+    """Times known now (a sequence or array): checked, as float64 values, and their direction."""
+    try:
+        values = np.asarray(t)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"t must be a sequence of real times such as (0.0, 1.0), got t={t!r}.") from error
+    shown = f"t={t!r}"
+    _check_time_dtype(values.dtype.kind in "iuf", shown, values.dtype)
+    _check_time_shape(values.shape, shown)
+    values = values.astype(np.float64)
+    return values, check_time_values(values)
+
+
+def _check_time_dtype(is_real, shown, dtype):
+    if not is_real:
+        raise TypeError(
+            f"t must hold real times (real numbers such as (0.0, 1.0)), got {shown} of dtype "
+            f"{dtype}."
+        )
+
+
+def _check_time_shape(shape, shown):
+    if len(shape) != 1 or shape[0] is None:
+        raise ValueError(
+            f"t must be a 1-D tensor of output times with a static length, got {shown} with "
+            f"shape {shape}; pass e.g. tf.constant([0.0, 1.0])."
+        )
+    if shape[0] < 2:
+        raise ValueError(
+            f"t must hold at least 2 times (the start and an output time), got {shown}: "
+            "ys[0] is y0 at t[0], and the solve runs to t[-1]."
+        )
+
+
+def check_time_values(values):
+    """Finite and strictly monotonic times; returns the direction, +1 or -1."""
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"t must hold finite times, got t={values.tolist()}.")
+    steps = np.diff(values)
     if np.all(steps > 0):
         return 1
     if np.all(steps < 0):
         return -1
     raise ValueError(
-        f"t must be strictly increasing or strictly decreasing, got {value}; sort it and "
-        "drop repeated times."
+        f"t must be strictly increasing or strictly decreasing, got t={values.tolist()}; sort "
+        "the times and drop repeated ones."
     )
 
 
 def check_tolerance(name, value):
-    """``rtol`` and ``atol`` must be positive; returns the value."""
+    """``rtol``, ``atol`` and their adjoint twins: positive and finite; returns the value.
+
+    A tensor known only when the graph runs is passed through unchecked.
+    """
     static = tf.get_static_value(tf.convert_to_tensor(value)) if tf.is_tensor(value) else value
     if static is None:
         return value
-    if not isinstance(static, numbers.Real | np.floating | np.ndarray) or np.ndim(static) != 0:
-        raise TypeError(f"{name} must be a positive real number, got {value!r}.")
+    if (isinstance(static, (bool, np.bool_))
+            or not isinstance(static, numbers.Real | np.floating | np.ndarray)
+            or np.ndim(static) != 0):
+        raise TypeError(
+            f"{name} must be a positive real number, got {name}={value!r} of type "
+            f"{type(value).__name__}."
+        )
     if not (static > 0 and math.isfinite(static)):
         raise ValueError(
-            f"{name} must be positive and finite, got {name}={static}; typical values are "
-            "rtol=1e-7, atol=1e-9 (for a purely relative tolerance use a tiny atol)."
+            f"{name} must be positive and finite, got {name}={static}; typical values run "
+            "from 1e-3 (training) to rtol=1e-7, atol=1e-9 (accurate solves); for a purely "
+            "relative tolerance use a tiny atol."
         )
     return value
+
+
+def check_grid(grid, name="options"):
+    """``options['grid']``: a 1-D sequence of step points; returned as a float64 array."""
+    grid = np.asarray(grid, dtype=np.float64) if not tf.is_tensor(grid) else grid
+    if len(grid.shape) != 1 or grid.shape[0] is None:
+        raise ValueError(
+            f"{name}['grid'] must be a 1-D tensor of step points, got shape "
+            f"{tuple(grid.shape)}."
+        )
+    return grid
 
 
 def check_derivative(f0, y0, is_tuple):
@@ -145,12 +192,15 @@ def check_derivative(f0, y0, is_tuple):
     return tuple(tf.convert_to_tensor(f) for f in parts)
 
 
-def check_options(method, solver, options):
-    """Validate ``options`` for ``solver``; returns a complete dict with defaults filled in."""
+def check_options(method, solver, options, name="options"):
+    """Validate ``options`` for ``solver``; returns a complete dict with defaults filled in.
+
+    ``name`` is the argument that held them (``"options"``, ``"adjoint_options"``).
+    """
     if options is None:
         options = {}
     if not isinstance(options, dict):
-        raise TypeError(f"options must be a dict or None, got {type(options).__name__}.")
+        raise TypeError(f"{name} must be a dict or None, got {type(options).__name__}.")
     unknown = sorted(set(options) - set(solver.option_names))
     if unknown:
         raise ValueError(
@@ -158,50 +208,50 @@ def check_options(method, solver, options):
             f"{sorted(solver.option_names)}."
         )
     full = {"max_num_steps": DEFAULT_MAX_NUM_STEPS, **options}
-    _check_positive_int("max_num_steps", full["max_num_steps"])
+    _check_positive_int(name, "max_num_steps", full["max_num_steps"])
     if "step_size" in solver.option_names:
-        return _check_fixed_step_options(method, full)
-    return _check_adaptive_options(full)
+        return _check_fixed_step_options(method, full, name)
+    return _check_adaptive_options(full, name)
 
 
-def _check_fixed_step_options(method, options):
+def _check_fixed_step_options(method, options, name):
     step_size, grid = options.get("step_size"), options.get("grid")
     if (step_size is None) == (grid is None):
         raise ValueError(
-            f"The fixed-step method {method!r} needs exactly one of options['step_size'] or "
-            f"options['grid'], got {options}; e.g. options={{'step_size': 0.01}}, or use an "
+            f"The fixed-step method {method!r} needs exactly one of {name}['step_size'] or "
+            f"{name}['grid'], got {options}; e.g. {name}={{'step_size': 0.01}}, or use an "
             "adaptive method such as 'dopri5'."
         )
     if step_size is not None:
-        _check_positive_number("step_size", step_size)
+        _check_positive_number(name, "step_size", step_size)
     return {"step_size": step_size, "grid": grid, **options}
 
 
-def _check_adaptive_options(options):
+def _check_adaptive_options(options, name):
     full = {"first_step": None, "min_step": 0.0, "max_step": float("inf"),
-            "norm": _tuple_ops.mixed_rms_norm, **options}
+            "norm": _state.mixed_rms_norm, **options}
     if full["first_step"] is not None:
-        _check_positive_number("first_step", full["first_step"])
-    _check_positive_number("max_step", full["max_step"])
+        _check_positive_number(name, "first_step", full["first_step"])
+    _check_positive_number(name, "max_step", full["max_step"])
     if not (isinstance(full["min_step"], numbers.Real) and 0 <= full["min_step"]
             <= full["max_step"]):
         raise ValueError(
-            "options['min_step'] must be a number with 0 <= min_step <= max_step, got "
+            f"{name}['min_step'] must be a number with 0 <= min_step <= max_step, got "
             f"min_step={full['min_step']!r}, max_step={full['max_step']!r}."
         )
     if not callable(full["norm"]):
         raise TypeError(
-            "options['norm'] must be callable, mapping the tuple of scaled errors to a scalar "
+            f"{name}['norm'] must be callable, mapping the tuple of scaled errors to a scalar "
             f"tensor, got {full['norm']!r}."
         )
     return full
 
 
-def _check_positive_number(name, value):
-    if not (isinstance(value, numbers.Real) and value > 0):
-        raise ValueError(f"options['{name}'] must be a positive number, got {value!r}.")
+def _check_positive_number(name, key, value):
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real) and value > 0):
+        raise ValueError(f"{name}['{key}'] must be a positive number, got {value!r}.")
 
 
-def _check_positive_int(name, value):
-    if not (isinstance(value, numbers.Integral) and value > 0):
-        raise ValueError(f"options['{name}'] must be a positive integer, got {value!r}.")
+def _check_positive_int(name, key, value):
+    if isinstance(value, bool) or not (isinstance(value, numbers.Integral) and value > 0):
+        raise ValueError(f"{name}['{key}'] must be a positive integer, got {value!r}.")

@@ -6,15 +6,15 @@ ints, tuples). Each error names the argument, what was expected, what was
 received and how to fix it.
 """
 
+import contextlib
 import inspect
-import math
 import numbers
 
 import keras
 import numpy as np
 
 from ode_keras import _checks
-from ode_keras.solvers import SOLVERS
+from ode_keras.solvers import SOLVERS, get_solver
 
 # Positional parameters of a Sequential or functional model after ``inputs``:
 # such a model takes one input, not ``(t, y)``.
@@ -49,59 +49,22 @@ def check_odefunc(odefunc):
 
 def check_times(t):
     """``t``: at least two finite times, strictly monotonic; returned as a tuple of floats."""
-    try:
-        values = np.asarray(t)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            "Received an invalid value for `t`: expected a sequence of real times such as "
-            f"(0.0, 1.0). Received: t={t!r}."
-        ) from error
-    if values.dtype.kind not in "iuf":
-        raise TypeError(
-            "Received an invalid value for `t`: expected real numbers such as (0.0, 1.0). "
-            f"Received: t={t!r} (dtype {values.dtype})."
-        )
-    if values.ndim != 1 or values.size < 2:
-        raise ValueError(
-            "Received an invalid value for `t`: expected a 1-D sequence of at least 2 times "
-            f"(the start and the end), e.g. (0.0, 1.0). Received: t={t!r} with shape "
-            f"{values.shape}."
-        )
-    values = values.astype(np.float64)
-    steps = np.diff(values)
-    if not np.all(np.isfinite(values)) or not (np.all(steps > 0) or np.all(steps < 0)):
-        raise ValueError(
-            "Received an invalid value for `t`: expected finite times, strictly increasing "
-            f"or strictly decreasing. Received: t={values.tolist()}. Sort the times and drop "
-            "repeated ones."
-        )
+    with _argument("t"):
+        values, _ = _checks.static_times(t)
     return tuple(float(v) for v in values)
 
 
 def check_method(method):
     """``method`` must name a solver in :data:`ode_keras.SOLVERS`."""
-    if not isinstance(method, str) or method not in SOLVERS:
-        error = ValueError if isinstance(method, str) else TypeError
-        raise error(
-            "Received an invalid value for `method`: expected one of "
-            f"{sorted(SOLVERS)}. Received: method={method!r}."
-        )
+    with _argument("method"):
+        get_solver(method, "method")
     return method
 
 
 def check_tolerance(name, value):
     """``rtol`` and ``atol``: positive, finite real numbers; returned as floats."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"Received an invalid value for `{name}`: expected a positive number such as "
-            f"1e-3. Received: {name}={value!r} of type {type(value).__name__}."
-        )
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(
-            f"Received an invalid value for `{name}`: expected a positive, finite number "
-            f"such as 1e-3. Received: {name}={value!r}."
-        )
-    return float(value)
+    with _argument(name):
+        return float(_checks.check_tolerance(name, value))
 
 
 def check_flag(name, value):
@@ -158,10 +121,17 @@ def check_options(name, method, options, *, backward):
 
 def _core_check(name, method, options):
     """The solvers' own option checks, with the layer's argument name in the message."""
+    with _argument(name):
+        _checks.check_options(method, SOLVERS[method], dict(options), name)
+
+
+@contextlib.contextmanager
+def _argument(label):
+    """Re-raise a shared check's error in the Keras style, naming the layer's argument."""
     try:
-        _checks.check_options(method, SOLVERS[method], dict(options))
+        yield
     except (TypeError, ValueError) as error:
-        raise type(error)(f"Received an invalid value for `{name}`: {error}") from None
+        raise type(error)(f"Received an invalid value for `{label}`: {error}") from None
 
 
 def _plain(name, key, value):
@@ -169,13 +139,8 @@ def _plain(name, key, value):
     if isinstance(value, np.generic):
         return value.item()
     if key == "grid" and value is not None:
-        grid = np.asarray(value, dtype=np.float64)
-        if grid.ndim != 1:
-            raise ValueError(
-                f"Received an invalid value for `{name}['grid']`: expected a 1-D sequence of "
-                f"step points. Received: shape {grid.shape}."
-            )
-        return tuple(float(v) for v in grid)
+        with _argument(f"{name}['grid']"):
+            return tuple(float(v) for v in _checks.check_grid(value, name))
     if key != "norm" and not (value is None or isinstance(value, (numbers.Real, str))):
         raise TypeError(
             f"Received an invalid value for `{name}['{key}']`: expected a number, so that "

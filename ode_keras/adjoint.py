@@ -14,14 +14,17 @@ vector-Jacobian products come from one ``tf.GradientTape`` inside the augmented
 dynamics.
 """
 
+import collections
 import concurrent.futures
+import dataclasses
 
 import tensorflow as tf
 
 from ode_keras import _checks
-from ode_keras._tuple_ops import mixed_rms_norm
+from ode_keras._adaptive import AdaptiveSolver
+from ode_keras._state import mixed_rms_norm
 from ode_keras.odeint import Problem, prepare, solve
-from ode_keras.solvers import SOLVERS, AdaptiveSolver
+from ode_keras.solvers import get_solver
 
 
 def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
@@ -87,8 +90,7 @@ def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, option
     # The parameters are explicit inputs, so their gradients need no variable tracking.
     @tf.custom_gradient
     def solve_with_adjoint(*inputs):
-        forward = Problem(**{**problem.__dict__, "y0": inputs[:num_state],
-                             "t": inputs[num_state]})
+        forward = dataclasses.replace(problem, y0=inputs[:num_state], t=inputs[num_state])
         ys, stats = _solve_unrecorded(forward)
         captured["stats"] = stats
 
@@ -113,10 +115,10 @@ def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, option
 
 def _backward_problem_settings(problem, method, options, adjoint_method, adjoint_rtol,
                                adjoint_atol, adjoint_options):
-    method = method if adjoint_method is None else adjoint_method
-    if not isinstance(method, str) or method not in SOLVERS:
-        raise ValueError(f"Invalid adjoint_method {method!r}; must be one of {sorted(SOLVERS)}.")
-    solver = SOLVERS[method]
+    if adjoint_method is None:
+        method, solver = method, problem.solver
+    else:
+        method, solver = adjoint_method, get_solver(adjoint_method, "adjoint_method")
     if adjoint_options is None:
         adjoint_options = dict(options or {}) if solver is problem.solver else {}
     if not isinstance(adjoint_options, dict):
@@ -130,7 +132,7 @@ def _backward_problem_settings(problem, method, options, adjoint_method, adjoint
                 f"adjoint_options['norm'] = 'seminorm' needs an adaptive adjoint_method, got "
                 f"{method!r}; use e.g. adjoint_method='dopri5'.")
         del adjoint_options["norm"]
-    adjoint_options = _checks.check_options(method, solver, adjoint_options)
+    adjoint_options = _checks.check_options(method, solver, adjoint_options, "adjoint_options")
     if adjoint_options.get("grid") is not None:
         raise ValueError("adjoint_options['grid'] is not supported; use 'step_size'.")
     if seminorm:
@@ -191,75 +193,112 @@ def _solve_unrecorded(problem):
 #  The backward pass
 # ---------------------------------------------------------------------------
 
+class _Augmented(collections.namedtuple("_Augmented", "z a_z a_theta a_t")):
+    """The augmented state ``[z, a_z, a_theta, a_t]``: tuples of tensors and a scalar.
+
+    The solvers step flat tuples of tensors; :meth:`flat` and :meth:`unflat` are the
+    one place that lays the named parts out in a row and reads them back.
+    """
+
+    __slots__ = ()
+
+    def flat(self):
+        return (*self.z, *self.a_z, *self.a_theta, self.a_t)
+
+    @classmethod
+    def unflat(cls, values, num_state):
+        values = tuple(values)
+        return cls(values[:num_state], values[num_state:2 * num_state],
+                   values[2 * num_state:-1], values[-1])
+
+
+# The backward loop's carry: the adjoints at output time t_i and the running totals.
+_Carry = collections.namedtuple(
+    "_Carry", "i a_z a_theta a_t time_grads nfe num_steps step_size")
+
+
 def _backward_pass(forward, ys, grad_ys, params, backward, counter):
     """Integrate the augmented state from t[-1] to t[0]; returns the gradients."""
-    t, func = forward.t, forward.func
-    num_times, num_state = t.shape[0], len(ys)
+    t = forward.t
+    num_times = t.shape[0]
     grad_ys = tuple(tf.zeros_like(y) if g is None else g for y, g in zip(ys, grad_ys))
-    dynamics = _augmented_dynamics(func, num_state, params)
-    # The first stage of each backward solve is the derivative evaluated below,
-    # except for fixed-step solvers, which evaluate their own.
-    adaptive = isinstance(backward["solver"], AdaptiveSolver)
-    extra_evaluations = 0 if adaptive else 1
-    # Each interval starts from the step the previous one proposed (the first selects its
-    # own): re-selecting per interval, as torchdiffeq does, costs an evaluation and, on short
-    # intervals, a needlessly small first step. A first_step the user set is kept throughout.
-    carry_step = adaptive and backward["options"]["first_step"] is None
-
-    def output_time(i):
-        return tuple(y[i] for y in ys), tuple(g[i] for g in grad_ys)
-
-    def interval(i, a_z, a_params, a_t, time_grads, nfe, steps, step_size):
-        # At output time t_i: the forward state, and dL/dt_i from the output's sensitivity.
-        z_i, dz_i = output_time(i)
-        state = (*z_i, *a_z, *a_params, a_t)
-        derivative = dynamics(t[i], state)
-        dL_dti = sum(tf.reduce_sum(g * f) for g, f in zip(dz_i, derivative[:num_state]))
-        state = state[:-1] + (a_t - dL_dti,)
-
-        # Solve the augmented system from t_i back to t_{i-1}.
-        problem = Problem(
-            func=dynamics, y0=state, f0=derivative, t=tf.stack([t[i], t[i - 1]]),
-            direction=-forward.direction, is_tuple=True, solver=backward["solver"],
-            rtol=backward["rtol"], atol=backward["atol"],
-            options={**backward["options"], "first_step": step_size} if carry_step
-            else backward["options"])
-        solution, stats = solve(problem)
-        step_size = stats["next_step"] if carry_step else step_size
-        end = tuple(s[-1] for s in solution)
-
-        # At t_{i-1}: add the incoming sensitivity; z is reset from ys next time round.
-        _, dz_prev = output_time(i - 1)
-        a_z = tuple(a + g for a, g in zip(end[num_state:2 * num_state], dz_prev))
-        return (i - 1, a_z, end[2 * num_state:-1], end[-1], time_grads.write(i, dL_dti),
-                nfe + stats["nfe"] + extra_evaluations, steps + stats["num_steps"], step_size)
-
-    dtype = t.dtype
-    start = (num_times - 1, tuple(g[-1] for g in grad_ys), tuple(tf.zeros_like(p) for p in params),
-             tf.zeros([], dtype), tf.TensorArray(dtype, size=num_times), 0, 0,
-             tf.zeros([], dtype))  # no step to carry yet: the first interval selects one
-    _, a_z, a_params, a_t, time_grads, nfe, steps, _ = tf.while_loop(
-        lambda i, *_: i > 0, interval, start, maximum_iterations=num_times - 1)
+    interval = _Interval(forward, ys, grad_ys, params, backward)
+    start = _Carry(i=num_times - 1, a_z=tuple(g[-1] for g in grad_ys),
+                   a_theta=tuple(tf.zeros_like(p) for p in params), a_t=tf.zeros([], t.dtype),
+                   time_grads=tf.TensorArray(t.dtype, size=num_times), nfe=0, num_steps=0,
+                   # No step to carry yet: the first interval selects one.
+                   step_size=tf.zeros([], t.dtype))
+    (end,) = tf.while_loop(lambda c: c.i > 0, lambda c: (interval(c),), (start,),
+                           maximum_iterations=num_times - 1)
     if counter is not None:
-        counter.record_backward({"nfe": nfe, "num_steps": steps})
-    return a_z, time_grads.write(0, a_t).stack(), a_params
+        counter.record_backward({"nfe": end.nfe, "num_steps": end.num_steps})
+    return end.a_z, end.time_grads.write(0, end.a_t).stack(), end.a_theta
+
+
+class _Interval:
+    """One backward interval: from output time ``t_i`` back to ``t_{i-1}``."""
+
+    def __init__(self, forward, ys, grad_ys, params, backward):
+        self.t, self.direction, self.ys, self.grad_ys = forward.t, forward.direction, ys, grad_ys
+        self.num_state = len(ys)
+        self.dynamics = _augmented_dynamics(forward.func, self.num_state, params)
+        self.backward = backward
+        # The first stage of each backward solve is the derivative evaluated at t_i,
+        # except for fixed-step solvers, which evaluate their own.
+        adaptive = isinstance(backward["solver"], AdaptiveSolver)
+        self.extra_evaluations = 0 if adaptive else 1
+        # Each interval starts from the step the previous one proposed (the first selects
+        # its own): re-selecting per interval, as torchdiffeq does, costs an evaluation and,
+        # on short intervals, a needlessly small first step. A first_step the user set is
+        # kept throughout.
+        self.carry_step = adaptive and backward["options"]["first_step"] is None
+
+    def __call__(self, c):
+        # At output time t_i: the forward state, and dL/dt_i from the output's sensitivity.
+        state = _Augmented(tuple(y[c.i] for y in self.ys), c.a_z, c.a_theta, c.a_t)
+        derivative = self.dynamics(self.t[c.i], state.flat())
+        dL_dti = sum(tf.reduce_sum(g[c.i] * f)
+                     for g, f in zip(self.grad_ys, derivative[:self.num_state]))
+        state = state._replace(a_t=c.a_t - dL_dti)
+        end, stats = self._solve(c, state, derivative)
+        # At t_{i-1}: add the incoming sensitivity; z is reset from ys next time round.
+        a_z = tuple(a + g[c.i - 1] for a, g in zip(end.a_z, self.grad_ys))
+        return _Carry(
+            i=c.i - 1, a_z=a_z, a_theta=end.a_theta, a_t=end.a_t,
+            time_grads=c.time_grads.write(c.i, dL_dti),
+            nfe=c.nfe + stats["nfe"] + self.extra_evaluations,
+            num_steps=c.num_steps + stats["num_steps"],
+            step_size=stats["next_step"] if self.carry_step else c.step_size)
+
+    def _solve(self, c, state, derivative):
+        """Solve the augmented system from t_i back to t_{i-1}; the state there, and stats."""
+        options = self.backward["options"]
+        if self.carry_step:
+            options = {**options, "first_step": c.step_size}
+        problem = Problem(
+            func=self.dynamics, y0=state.flat(), f0=derivative,
+            t=tf.stack([self.t[c.i], self.t[c.i - 1]]), direction=-self.direction,
+            is_tuple=True, solver=self.backward["solver"], rtol=self.backward["rtol"],
+            atol=self.backward["atol"], options=options)
+        solution, stats = solve(problem)
+        return _Augmented.unflat((s[-1] for s in solution), self.num_state), stats
 
 
 def _augmented_dynamics(func, num_state, params):
     """The right-hand side of ``[z, a_z, a_theta, a_t]`` (Chen et al. 2018, eq. 48-51)."""
-    def dynamics(t, state):
-        z, a_z = state[:num_state], state[num_state:2 * num_state]
+    def dynamics(t, values):
+        state = _Augmented.unflat(values, num_state)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(t)
-            tape.watch(z)
+            tape.watch(state.z)
             tape.watch(params)
-            f = func(t, z)
-        negative_a = [-a for a in a_z]
+            f = func(t, state.z)
+        negative_a = [-a for a in state.a_z]
         vjp_t, vjp_z, vjp_params = tape.gradient(
-            f, (t, z, params), output_gradients=negative_a,
+            f, (t, state.z, params), output_gradients=negative_a,
             unconnected_gradients=tf.UnconnectedGradients.ZERO)
         vjp_params = tuple(_dense(g) for g in vjp_params)
-        return (*f, *vjp_z, *vjp_params, vjp_t)
+        return _Augmented(tuple(f), tuple(vjp_z), vjp_params, vjp_t).flat()
 
     return dynamics
 
@@ -273,6 +312,7 @@ def _seminorm(num_state):
     """Error norm over ``z`` and ``a_z`` only: the parameter and time adjoints do not
     feed back into the dynamics, so their errors need not limit the step size."""
     def norm(scaled_errors):
-        return mixed_rms_norm(scaled_errors[:2 * num_state])
+        errors = _Augmented.unflat(scaled_errors, num_state)
+        return mixed_rms_norm(errors.z + errors.a_z)
 
     return norm

@@ -16,13 +16,6 @@ MAX_STEPS = 1
 STEP_UNDERFLOW = 2
 NON_FINITE = 3
 
-STATUS_NAMES = {
-    OK: "ok",
-    MAX_STEPS: "max_num_steps exceeded",
-    STEP_UNDERFLOW: "step size underflow",
-    NON_FINITE: "non-finite state or derivative",
-}
-
 
 def _messages(max_num_steps):
     return {

@@ -8,6 +8,7 @@ import tensorflow as tf
 from ode_keras import _layer_args
 from ode_keras.adjoint import odeint_adjoint
 from ode_keras.odeint import odeint
+from ode_keras.stats import SolverCounter
 
 
 @keras.saving.register_keras_serializable(package="ode_keras")
@@ -55,7 +56,7 @@ class ODEBlock(keras.layers.Layer):
             all. A custom ``norm`` (a callable) is refused: the options are
             part of the layer's JSON config. With ``jit_compile=True`` and
             ``adjoint=False``, backpropagation through the solver reserves
-            room for ``max_num_steps`` steps (default 100000), which makes
+            room for ``max_num_steps`` steps (default 4096), which makes
             every training step slow: set it near what the solve needs, e.g.
             ``{"max_num_steps": 1000}``. Defaults to None.
         return_sequences: Return the state at every time in ``t`` (including
@@ -194,7 +195,8 @@ class ODEBlock(keras.layers.Layer):
     def call(self, inputs, training=None):
         """Solves from ``inputs`` at ``t[0]``; returns the last state or every state."""
         times = tf.constant(self._t, dtype=inputs.dtype)
-        counter = _Counter(self._nfe_forward, self._nfe_backward)
+        counter = SolverCounter(variables={"nfe_forward": self._nfe_forward,
+                                           "nfe_backward": self._nfe_backward})
         settings = dict(method=self.method, rtol=self.rtol, atol=self.atol,
                         options=self.options)
 
@@ -255,19 +257,6 @@ class ODEBlock(keras.layers.Layer):
         config = dict(config)
         config["odefunc"] = keras.saving.deserialize_keras_object(config["odefunc"])
         return cls(**config)
-
-
-class _Counter:
-    """Adds a solve's ``nfe`` to the block's variables (the ``counter`` of odeint_adjoint)."""
-
-    def __init__(self, forward, backward):
-        self.forward, self.backward = forward, backward
-
-    def record_forward(self, stats):
-        self.forward.assign_add(tf.cast(stats["nfe"], tf.float64))
-
-    def record_backward(self, stats):
-        self.backward.assign_add(tf.cast(stats["nfe"], tf.float64))
 
 
 def _has_single_shape_build(layer):

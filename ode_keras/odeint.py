@@ -1,9 +1,13 @@
 """``odeint``: solve an initial value problem, differentiably, at given output times."""
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
 import tensorflow as tf
 
 from ode_keras import _checks, failures
-from ode_keras.solvers import SOLVERS
+from ode_keras.solvers import get_solver
 
 
 def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
@@ -64,8 +68,11 @@ def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
     return (ys, stats) if return_stats else ys
 
 
+@dataclasses.dataclass(frozen=True)
 class Problem:
     """A checked initial value problem, in the tuple form the solvers use.
+
+    Frozen: derive a variant with ``dataclasses.replace(problem, y0=...)``.
 
     Attributes:
         func: ``func(t, y)`` on tuple states, returning a tuple.
@@ -74,11 +81,21 @@ class Problem:
         t: The output times (1-D tensor, the state's dtype).
         direction: +1 or -1 (or a scalar tensor when ``t`` is symbolic).
         is_tuple: Whether the user's state is a tuple.
-        solver, rtol, atol, options: The checked method and its settings.
+        solver: The checked method's solver.
+        rtol, atol: The tolerances (numbers, or scalar tensors).
+        options: The solver's options, complete with defaults.
     """
 
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
+    func: Callable
+    y0: tuple
+    f0: tuple
+    t: Any
+    direction: Any
+    is_tuple: bool
+    solver: Any
+    rtol: Any
+    atol: Any
+    options: dict
 
 
 def prepare(func, y0, t, *, method, rtol, atol, options):
@@ -86,12 +103,11 @@ def prepare(func, y0, t, *, method, rtol, atol, options):
     _checks.check_func(func)
     y0, is_tuple = _checks.as_state(y0)
     t, direction = _checks.as_times(t, y0[0].dtype)
-    if not isinstance(method, str) or method not in SOLVERS:
-        raise ValueError(f"Invalid method {method!r}; must be one of {sorted(SOLVERS)}.")
-    solver = SOLVERS[method]
+    solver = get_solver(method, "method")
     options = _checks.check_options(method, solver, options)
     if options.get("grid") is not None:
-        options["grid"] = _as_grid(options["grid"], t.dtype)
+        options["grid"] = tf.cast(tf.convert_to_tensor(_checks.check_grid(options["grid"])),
+                                  t.dtype)
     rtol, atol = _checks.check_tolerance("rtol", rtol), _checks.check_tolerance("atol", atol)
 
     def tuple_func(time, state):
@@ -101,15 +117,6 @@ def prepare(func, y0, t, *, method, rtol, atol, options):
     f0 = _checks.check_derivative(func(t[0], y0 if is_tuple else y0[0]), y0, is_tuple)
     return Problem(func=tuple_func, y0=y0, f0=f0, t=t, direction=direction, is_tuple=is_tuple,
                    solver=solver, rtol=rtol, atol=atol, options=options)
-
-
-def _as_grid(grid, dtype):
-    grid = tf.cast(tf.convert_to_tensor(grid), dtype)
-    if grid.shape.rank != 1 or grid.shape[0] is None:
-        raise ValueError(
-            f"options['grid'] must be a 1-D tensor of step points, got shape {grid.shape}."
-        )
-    return grid
 
 
 def solve(problem):

@@ -5,9 +5,13 @@ passed as ``counter=`` to :func:`ode_keras.odeint_adjoint`; the statistics are
 dicts of scalar tensors (``nfe``, ``num_steps``). :class:`SolverCounter` keeps
 the totals in variables, so counting works eagerly, in ``tf.function`` and under
 XLA, and the backward count is updated when gradients are computed.
+:class:`ode_keras.ODEBlock` counts with a :class:`SolverCounter` over its own
+Keras variables.
 """
 
 import tensorflow as tf
+
+_COUNTS = ("nfe_forward", "steps_forward", "nfe_backward", "steps_backward")
 
 
 class SolverCounter(tf.Module):
@@ -20,12 +24,25 @@ class SolverCounter(tf.Module):
         26
     """
 
-    def __init__(self, name=None):
+    def __init__(self, name=None, variables=None):
+        """Creates the counter.
+
+        Args:
+            name: Module name. Defaults to the class name.
+            variables: Optional dict mapping some of ``nfe_forward``,
+                ``steps_forward``, ``nfe_backward``, ``steps_backward`` to existing
+                variables (``tf.Variable`` or ``keras.Variable``, any numeric dtype)
+                to add to; counts without a variable are not kept. Defaults to four
+                new int64 variables.
+        """
         super().__init__(name=name)
-        self._counts = {
-            key: tf.Variable(0, dtype=tf.int64, trainable=False, name=key)
-            for key in ("nfe_forward", "steps_forward", "nfe_backward", "steps_backward")
-        }
+        if variables is None:
+            variables = {key: tf.Variable(0, dtype=tf.int64, trainable=False, name=key)
+                         for key in _COUNTS}
+        unknown = sorted(set(variables) - set(_COUNTS))
+        if unknown:
+            raise ValueError(f"Unknown counts {unknown}; valid counts are {list(_COUNTS)}.")
+        self._counts = dict(variables)
 
     def record_forward(self, stats):
         """Add the statistics of a forward solve."""
@@ -36,8 +53,10 @@ class SolverCounter(tf.Module):
         self._add("backward", stats)
 
     def _add(self, direction, stats):
-        self._counts[f"nfe_{direction}"].assign_add(tf.cast(stats["nfe"], tf.int64))
-        self._counts[f"steps_{direction}"].assign_add(tf.cast(stats["num_steps"], tf.int64))
+        for count, stat in ((f"nfe_{direction}", "nfe"), (f"steps_{direction}", "num_steps")):
+            variable = self._counts.get(count)
+            if variable is not None:
+                variable.assign_add(tf.cast(stats[stat], variable.dtype))
 
     def reset(self):
         """Set every count back to zero."""

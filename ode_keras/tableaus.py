@@ -2,15 +2,16 @@
 
 A method is data: its tableau (nodes ``c``, stage matrix ``a``, weights ``b``),
 the order of its solution and, for adaptive methods, the weights of an embedded
-error estimate. One generic stepper in :mod:`ode_keras.solvers` runs them all,
-so adding a method means adding a tableau here and a line to ``SOLVERS``.
+error estimate. One generic stepper (:func:`ode_keras.solvers.rk_step`) runs them all,
+and ``SOLVERS`` is generated from ``ALL_TABLEAUS``: adding a method means adding
+a tableau here and putting it in ``ALL_TABLEAUS``.
 
 Conventions: ``a`` holds the strictly lower-triangular rows of stages 2..s
 (row ``i`` has ``i`` entries); ``b_error`` holds ``b - b_hat``, so that the local
 error estimate of a step of size ``h`` is ``h * sum_i b_error[i] * k_i``;
 ``b_mid`` holds the weights of the continuous extension at the middle of the
 step, ``y(t0 + h/2) ~ y0 + h * sum_i b_mid[i] * k_i``, from which dense output
-is fitted (see :mod:`ode_keras.interpolation`).
+is fitted (by the private module ``ode_keras._dense_output``).
 """
 
 from __future__ import annotations

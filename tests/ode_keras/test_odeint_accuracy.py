@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from ode_problems import PROBLEMS, exact_trajectory, relative_error
 
 from ode_keras import SOLVERS, odeint
+from tests.ode_keras.ode_problems import PROBLEMS, exact_trajectory, relative_error
 
 FIXED = sorted(name for name, s in SOLVERS.items() if "step_size" in s.option_names)
 ADAPTIVE = sorted(name for name, s in SOLVERS.items() if "step_size" not in s.option_names)

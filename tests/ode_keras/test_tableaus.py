@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from butcher_trees import largest_error, stage_matrix, trees
 
 from ode_keras.tableaus import ALL_TABLEAUS, ButcherTableau
+from tests.ode_keras.butcher_trees import largest_error, stage_matrix, trees
 
 BY_NAME = {tableau.name: tableau for tableau in ALL_TABLEAUS}
 

@@ -6,16 +6,20 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from ode_keras import SOLVERS
 from ode_keras.examples import ode_demo
 
 
-def test_defaults_are_torchdiffeqs():
-    args = ode_demo.build_parser().parse_args([])
-    assert (args.method, args.data_size, args.batch_time, args.batch_size) == (
-        "dopri5", 1000, 10, 20)
-    assert (args.niters, args.test_freq, args.lr, args.adjoint, args.viz) == (
-        2000, 20, 1e-3, False, None)
-    assert args.lr_schedule == "cosine"  # ours; "constant" is the original's
+def test_every_registered_method_is_a_choice_and_others_are_refused(capsys):
+    # The command line offers exactly the registry: a method added to SOLVERS is usable at
+    # once, and a misspelt one stops with argparse's usage error listing the choices.
+    parser = ode_demo.build_parser()
+    for method in SOLVERS:
+        assert parser.parse_args(["--method", method]).method == method
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--method", "rk45"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'rk45'" in capsys.readouterr().err
 
 
 def test_learning_rate_decays_along_a_cosine_to_zero_or_stays_constant():

@@ -1,4 +1,4 @@
-"""Arithmetic on states held as tuples of tensors.
+"""State arithmetic: states held as tuples of tensors, and the default error norm.
 
 Inside the solvers every state, derivative and stage is a tuple of tensors, one
 per component of the user's state (a single tensor is a 1-tuple). These helpers

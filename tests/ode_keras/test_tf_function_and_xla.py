@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from ode_problems import PROBLEMS
 
 from ode_keras import odeint
+from tests.ode_keras.ode_problems import PROBLEMS
 
 PROBLEM = PROBLEMS["linear"]
 
@@ -85,7 +85,7 @@ def test_fixed_step_gradients_under_xla_with_the_default_budget(constant_times):
 
 
 def test_the_number_of_fixed_steps_is_known_when_tracing_only_for_constant_times():
-    from ode_keras._fixed_step_loop import _known_total_steps
+    from ode_keras._fixed import _known_total_steps
 
     times = tf.constant([0.0, 0.3, 0.5, 1.0], tf.float64)
     assert _known_total_steps(times, 0.1) == 3 + 2 + 5

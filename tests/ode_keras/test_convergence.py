@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from ode_problems import PROBLEMS
 
-from ode_keras import SOLVERS, interpolation, odeint
+from ode_keras import SOLVERS, _dense_output, odeint
+from tests.ode_keras.ode_problems import PROBLEMS
 
 FIXED = sorted(name for name, s in SOLVERS.items() if "step_size" in s.option_names)
 ADAPTIVE = sorted(name for name, s in SOLVERS.items() if "step_size" not in s.option_names)
@@ -79,8 +79,8 @@ def test_dense_output_has_its_stated_order(method, order):
     errors = []
     for h in step_sizes:
         solver, y, y1, f0, f1, _, stages = _one_step(method, h)
-        coefficients = interpolation.fit(solver.tableau, y, y1, f0, f1, stages, h)
-        value = interpolation.evaluate(coefficients, y, tf.constant(theta, tf.float64))
+        coefficients = _dense_output.fit(solver.tableau, y, y1, f0, f1, stages, h)
+        value = _dense_output.evaluate(coefficients, y, tf.constant(theta, tf.float64))
         errors.append(abs(float(value[0][0]) - _logistic_exact(theta * h, 0.0, 0.2)))
     assert _slope(step_sizes, errors) > order + 1 - 0.3
 

@@ -13,13 +13,13 @@ with ``theta = (t - t0) / h`` in [0, 1] and ``d = h * f0``.
 
 import tensorflow as tf
 
-from ode_keras import _tuple_ops
+from ode_keras import _state
 
 
 def fit(tableau, y0, y1, f0, f1, stages, h):
     """Interpolation coefficients ``(a, b, c, d)`` per component for one step."""
     coefficients = []
-    mid = _tuple_ops.axpy_sum(y0, h, stages, tableau.b_mid) if tableau.b_mid else None
+    mid = _state.axpy_sum(y0, h, stages, tableau.b_mid) if tableau.b_mid else None
     for i, (y0_i, y1_i, f0_i, f1_i) in enumerate(zip(y0, y1, f0, f1)):
         d = h * f0_i
         r1 = y1_i - y0_i - d          # p(1) = y1

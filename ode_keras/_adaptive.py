@@ -1,0 +1,249 @@
+"""The adaptive driver: error-controlled steps with dense output at the output times.
+
+Steps are clipped at the last output time; the outputs inside a step come from
+its interpolant. The step-size control is here too: the error of a step is
+``norm(err / (atol + rtol * max(|y0|, |y1|)))`` (a mixed RMS norm by default),
+so a ratio at most 1 means the step meets the tolerances; an integral
+controller proposes the next step from that ratio, and Hairer's heuristic picks
+the first step (Hairer, Norsett & Wanner, *Solving Ordinary Differential
+Equations I*, section II.4).
+
+The controller sits outside the gradient (``tf.stop_gradient``): differentiating
+through a solve differentiates the Runge-Kutta formulas on the mesh the solve
+chose, which is the discretised solution's exact gradient, not noise from the
+controller's heuristics.
+
+A solve has a plan (what every step needs), a named loop state, and
+:meth:`AdaptiveSolver.advance`, which attempts one step from a state and returns
+the next; ``integrate`` only runs ``advance`` in a ``tf.while_loop``.
+"""
+
+import collections
+
+import tensorflow as tf
+
+from ode_keras import _dense_output, _outputs, _state, failures
+from ode_keras._runge_kutta import rk_step
+
+SAFETY = 0.9
+MIN_FACTOR = 0.2
+MAX_FACTOR = 10.0
+
+_Plan = collections.namedtuple("_Plan", "func t_out rtol atol norm min_step max_step")
+_State = collections.namedtuple(
+    "_State", "t y f h i_out outputs num_steps num_accepted num_rejected status"
+)
+
+
+class AdaptiveSolver:
+    """Runs an embedded tableau with error control and dense output.
+
+    Options: ``first_step``, ``max_num_steps``, ``min_step``, ``max_step`` and
+    ``norm`` (a callable mapping the tuple of scaled errors to a scalar).
+
+    Output times inside a step come from its interpolant (4th order with
+    midpoint weights, else 3rd-order Hermite). When that interpolant is less
+    accurate than the method's error estimate (dopri8), steps stop at every
+    output time instead, so the outputs keep the method's accuracy.
+    """
+
+    option_names = ("first_step", "max_num_steps", "min_step", "max_step", "norm")
+
+    def __init__(self, tableau):
+        self.tableau = tableau
+        interpolation_order = 4 if tableau.b_mid else 3
+        self.stop_at_outputs = interpolation_order < tableau.order - 1
+
+    @property
+    def order(self):
+        """Order of accuracy of the propagated solution."""
+        return self.tableau.order
+
+    @property
+    def evaluations_per_step(self):
+        """``func`` evaluations per attempted step (one fewer for FSAL methods)."""
+        return self.tableau.num_stages - (1 if self.tableau.fsal else 0)
+
+    def attempt(self, func, t, y, f0, h):
+        """One trial step; returns ``(y1, f1, error, stages)`` with ``f1 = func(t + h, y1)``."""
+        y1, stages = rk_step(self.tableau, func, t, y, f0, h)
+        f1 = stages[-1] if self.tableau.fsal else func(t + h, y1)
+        error = _state.weighted_sum(h, stages, self.tableau.b_error)
+        return y1, f1, error, stages
+
+    def integrate(self, func, y0, f0, t, *, rtol, atol, options):
+        """Solve on increasing times ``t``; returns ``(ys, t_reached, stats)``."""
+        plan = self.plan(func, t, rtol, atol, options)
+        state, initial_evaluations = self.initial_state(plan, y0, f0, options["first_step"])
+        t_end = t[-1]
+        (final,) = tf.while_loop(
+            lambda s: tf.equal(s.status, failures.OK) & (s.t < t_end),
+            lambda s: (self.advance(plan, s),), (state,),
+            maximum_iterations=options["max_num_steps"])
+        status = tf.where(tf.equal(final.status, failures.OK) & (final.t < t_end),
+                          failures.MAX_STEPS, final.status)
+        stats = {
+            "nfe": initial_evaluations + self.evaluations_per_step * final.num_steps,
+            "num_steps": final.num_steps,
+            "num_accepted": final.num_accepted,
+            "num_rejected": final.num_rejected,
+            "status": status,
+            # The step the controller proposes next: where a following solve may start.
+            "next_step": final.h,
+        }
+        return _outputs.finish(final.outputs, final.i_out, y0), final.t, stats
+
+    def plan(self, func, t_out, rtol, atol, options):
+        """What every step of a solve over ``t_out`` needs, as tensors of the times' dtype."""
+        dtype = t_out.dtype
+        return _Plan(func, t_out, tf.cast(rtol, dtype), tf.cast(atol, dtype), options["norm"],
+                     tf.constant(options["min_step"], dtype),
+                     tf.constant(options["max_step"], dtype))
+
+    def initial_state(self, plan, y0, f0, first_step):
+        """The loop state at ``t_out[0]``, and the evaluations spent before the loop."""
+        t_start, t_end = plan.t_out[0], plan.t_out[-1]
+        h, selection_evaluations = self._first_step(plan, y0, f0, first_step)
+        h = tf.stop_gradient(
+            tf.clip_by_value(h, plan.min_step, tf.minimum(plan.max_step, t_end - t_start)))
+        zero = tf.constant(0, tf.int32)
+        status = tf.where(_state.all_finite(y0, f0), failures.OK, failures.NON_FINITE)
+        state = _State(t_start, y0, f0, h, tf.constant(1),
+                       _outputs.new(y0, plan.t_out.shape[0]), zero, zero, zero, status)
+        return state, 1 + selection_evaluations  # f0 was evaluated once by the caller
+
+    def _first_step(self, plan, y0, f0, first_step):
+        """The first trial step and the evaluations spent choosing it.
+
+        ``first_step`` is None (Hairer's selection, one evaluation), a number (taken as
+        given), or a scalar tensor: a step carried over from a previous solve, as the
+        adjoint's backward pass does from one interval to the next, where a value <= 0
+        means "none yet: select".
+        """
+        def select():
+            return initial_step(plan.func, plan.t_out[0], y0, f0, self.order, plan.rtol,
+                                plan.atol, plan.norm)
+
+        if first_step is None:
+            return select(), 1
+        if not tf.is_tensor(first_step):
+            return tf.constant(first_step, plan.t_out.dtype), 0
+        carried = tf.cast(first_step, plan.t_out.dtype)
+        none_yet = carried <= 0
+        return tf.cond(none_yet, select, lambda: carried), tf.cast(none_yet, tf.int32)
+
+    def advance(self, plan, s):
+        """Attempt one step from ``s``; accept or reject it; emit the outputs it passes."""
+        t_end, h, reaches_end = self._clip_step(plan, s)
+        y1, f1, error, stages = self.attempt(plan.func, s.t, s.y, s.f, h)
+        finite = _state.all_finite(y1, f1)
+        ratio = error_ratio(error, s.y, y1, plan.rtol, plan.atol, plan.norm)
+        ratio = tf.where(finite, ratio, tf.constant(float("inf"), ratio.dtype))
+        accept = ratio <= 1.0
+        # Land exactly on the target time rather than a rounding error away from it.
+        t1 = tf.where(reaches_end, t_end, s.t + h)
+        coefficients = _dense_output.fit(self.tableau, s.y, y1, s.f, f1, stages, h)
+        i_out, outputs = _emit(plan.t_out, accept, s.t, t1, h, s.y, coefficients, s.i_out,
+                               s.outputs)
+        t_next = tf.where(accept, t1, s.t)
+        h_next = self._next_step(plan, s.h, h, ratio, accept & reaches_end)
+        accepted = tf.cast(accept, tf.int32)
+        return _State(
+            t=t_next, y=_state.select(accept, y1, s.y), f=_state.select(accept, f1, s.f),
+            h=h_next, i_out=i_out, outputs=outputs, num_steps=s.num_steps + 1,
+            num_accepted=s.num_accepted + accepted,
+            num_rejected=s.num_rejected + 1 - accepted,
+            status=_status(plan, accept, finite, h, t_next, h_next))
+
+    def _clip_step(self, plan, s):
+        """The time the step may not pass, the step to try, and whether it lands there."""
+        # Steps never pass the last output time (func may be undefined beyond it),
+        # nor, for solvers whose interpolant is too coarse, the next output time.
+        num_times = plan.t_out.shape[0]
+        t_end = (tf.gather(plan.t_out, tf.minimum(s.i_out, num_times - 1))
+                 if self.stop_at_outputs else plan.t_out[-1])
+        remaining = t_end - s.t
+        reaches_end = s.h >= remaining
+        return t_end, tf.where(reaches_end, remaining, s.h), reaches_end
+
+    def _next_step(self, plan, h_planned, h, ratio, landed):
+        """The controller's next step, kept outside the gradient."""
+        h_next = propose_step(h, ratio, self.order)
+        # A step cut short to land on a time says nothing against the longer step planned:
+        # keep that one for what follows (the next output interval, or the next solve).
+        h_next = tf.where(landed, tf.maximum(h_next, h_planned), h_next)
+        return tf.stop_gradient(tf.clip_by_value(h_next, plan.min_step, plan.max_step))
+
+
+def _status(plan, accept, finite, h, t_next, h_next):
+    """STEP_UNDERFLOW (or NON_FINITE) when the step can shrink no more or is lost in rounding."""
+    cannot_shrink = tf.logical_not(accept) & (h <= plan.min_step)
+    lost_in_rounding = (t_next + h_next <= t_next) & (t_next < plan.t_out[-1])
+    return tf.where(
+        cannot_shrink | lost_in_rounding,
+        tf.where(finite, failures.STEP_UNDERFLOW, failures.NON_FINITE),
+        failures.OK,
+    )
+
+
+def _emit(t_out, accept, t0, t1, h, y0, coefficients, i, outputs):
+    """Write the interpolated state at every output time in ``(t0, t1]`` of an accepted step."""
+    num_times = t_out.shape[0]
+
+    def more(i, _):
+        # tf.logical_and does not short-circuit: keep the gather index in range.
+        next_time = tf.gather(t_out, tf.minimum(i, num_times - 1))
+        return accept & (i < num_times) & (next_time <= t1)
+
+    def write(i, arrays):
+        theta = (t_out[i] - t0) / h
+        return i + 1, _outputs.write(arrays, i, _dense_output.evaluate(coefficients, y0, theta))
+
+    return tf.while_loop(more, write, (i, outputs), maximum_iterations=num_times)
+
+
+def error_ratio(error, y0, y1, rtol, atol, norm):
+    """Scaled error of a step: at most 1 when the step meets ``rtol`` and ``atol``."""
+    scaled = tuple(
+        e / (atol + rtol * tf.maximum(tf.abs(a), tf.abs(b))) for e, a, b in zip(error, y0, y1)
+    )
+    return norm(scaled)
+
+
+def propose_step(h, ratio, order):
+    """The integral controller: ``h * clip(0.9 * ratio**(-1/order), 0.2, 10)``.
+
+    A zero error grows the step by the maximum factor; a non-finite error (the
+    trial step blew up) shrinks it by the minimum factor.
+    """
+    one = tf.ones_like(ratio)
+    safe_ratio = tf.where(ratio > 0, ratio, one)
+    factor = SAFETY * safe_ratio ** (-1.0 / order)
+    factor = tf.where(ratio > 0, factor, MAX_FACTOR * one)
+    factor = tf.where(tf.math.is_finite(ratio), factor, MIN_FACTOR * one)
+    return h * tf.clip_by_value(factor, MIN_FACTOR, MAX_FACTOR)
+
+
+def initial_step(func, t0, y0, f0, order, rtol, atol, norm):
+    """Hairer's automatic choice of the first step; costs one evaluation of ``func``.
+
+    It compares the sizes of ``y0`` and ``f0`` to get a step that moves the
+    solution by about 1% of its scale, then corrects it with an estimate of the
+    second derivative from one explicit Euler step.
+    """
+    scale = tuple(atol + tf.abs(y) * rtol for y in y0)
+    d0 = norm(tuple(y / s for y, s in zip(y0, scale)))
+    d1 = norm(tuple(f / s for f, s in zip(f0, scale)))
+    tiny = tf.constant(1e-5, d0.dtype)
+    h0 = tf.where((d0 < tiny) | (d1 < tiny), tf.constant(1e-6, d0.dtype),
+                  0.01 * d0 / tf.where(d1 > 0, d1, tf.ones_like(d1)))
+    y1 = _state.axpy_sum(y0, h0, [f0], [1.0])
+    f1 = func(t0 + h0, y1)
+    d2 = norm(tuple((b - a) / s for a, b, s in zip(f0, f1, scale))) / h0
+    d12 = tf.maximum(d1, d2)
+    h1 = tf.where(
+        d12 <= 1e-15,
+        tf.maximum(tf.constant(1e-6, d0.dtype), h0 * 1e-3),
+        (0.01 / tf.where(d12 > 0, d12, tf.ones_like(d12))) ** (1.0 / order),
+    )
+    return tf.minimum(100.0 * h0, h1)
