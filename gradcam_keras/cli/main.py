@@ -19,7 +19,7 @@ from gradcam_keras.image import check_image_file
 from gradcam_keras.names import ALL
 
 MANY_INPUTS = 4  # from this many inputs on, a progress bar replaces per-image lines
-JSON_VERSION = 1  # of the --json output; see gradcam_keras/cli/JSON_SCHEMA.md
+JSON_VERSION = 1  # of the --json output; see the README, "--json"
 
 
 def main(argv=None):

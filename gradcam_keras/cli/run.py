@@ -4,7 +4,7 @@ The pipeline takes the images in batches: each is resized and preprocessed for t
 explained by every method asked for (the first decides the classes, so all explain the same
 ones), drawn as one figure (``gradcam_keras.plot.figure``) and, with ``--save-npy``, saved as
 raw maps; one record per image describes it (the ``images`` of the ``--json`` report, see
-``JSON_SCHEMA.md``).
+the README's ``--json`` section).
 """
 
 import warnings
@@ -105,7 +105,7 @@ def explain(sources, loaded, cams, class_names, *, figure_paths, class_index=Non
         progress: an ``inputs.ProgressBar`` or None.
 
     Returns:
-        list of dicts, one per source (see ``JSON_SCHEMA.md``).
+        list of dicts, one per source (see the README's ``--json`` section).
     """
     records = []
     batch_size = cams[0][1].batch_size
