@@ -22,7 +22,7 @@ import collections
 
 import tensorflow as tf
 
-from ode_keras import _dense_output, _outputs, _state, failures
+from ode_keras import _dense_output, _outputs, _state, _stepping, failures
 from ode_keras._runge_kutta import rk_step
 
 SAFETY = 0.9
@@ -73,14 +73,21 @@ class AdaptiveSolver:
 
     def integrate(self, func, y0, f0, t, *, rtol, atol, options):
         """Solve on increasing times ``t``; returns ``(ys, t_reached, stats)``."""
-        plan = self.plan(func, t, rtol, atol, options)
-        state, initial_evaluations = self.initial_state(plan, y0, f0, options["first_step"])
-        t_end = t[-1]
-        (final,) = tf.while_loop(
-            lambda s: tf.equal(s.status, failures.OK) & (s.t < t_end),
-            lambda s: (self.advance(plan, s),), (state,),
-            maximum_iterations=options["max_num_steps"])
-        status = tf.where(tf.equal(final.status, failures.OK) & (final.t < t_end),
+        return _stepping.run(self.stepper(func, rtol=rtol, atol=atol, options=options), y0, f0, t)
+
+    def stepper(self, func, *, rtol, atol, options):
+        """The solve as a :class:`~ode_keras._stepping.Stepper` (plan, start, advance...)."""
+        return _stepping.Stepper(
+            make_plan=lambda t_out: self.plan(func, t_out, rtol, atol, options),
+            start=lambda plan, y0, f0: self.initial_state(plan, y0, f0, options["first_step"]),
+            advance=self.advance,
+            keep_going=lambda plan, s: tf.equal(s.status, failures.OK) & (s.t < plan.t_out[-1]),
+            finish=self._finish,
+            max_iterations=lambda plan: options["max_num_steps"])
+
+    def _finish(self, plan, final, y0, initial_evaluations):
+        """``(ys, t_reached, stats)`` from the loop's last state."""
+        status = tf.where(tf.equal(final.status, failures.OK) & (final.t < plan.t_out[-1]),
                           failures.MAX_STEPS, final.status)
         stats = {
             "nfe": initial_evaluations + self.evaluations_per_step * final.num_steps,

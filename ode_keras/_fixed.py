@@ -14,12 +14,12 @@ import collections
 
 import tensorflow as tf
 
-from ode_keras import _outputs, _state, failures
+from ode_keras import _outputs, _state, _stepping, failures
 from ode_keras._runge_kutta import rk_step
 
 _Plan = collections.namedtuple("_Plan", "func t_out spans steps_per_span total_steps")
 _State = collections.namedtuple("_State", "span j y t_reached outputs status")
-_GridPlan = collections.namedtuple("_GridPlan", "func points output_index")
+_GridPlan = collections.namedtuple("_GridPlan", "func points output_index num_times")
 _GridState = collections.namedtuple("_GridState", "k y t_reached outputs num_steps status")
 
 
@@ -54,21 +54,29 @@ class FixedStepSolver:
 
     def integrate(self, func, y0, f0, t, *, rtol, atol, options):
         """Solve on increasing times ``t``; returns ``(ys, t_reached, stats)``."""
-        del f0, rtol, atol  # every step evaluates its own first stage
+        return _stepping.run(self.stepper(func, rtol=rtol, atol=atol, options=options), y0, f0, t)
+
+    def stepper(self, func, *, rtol, atol, options):
+        """The solve as a :class:`~ode_keras._stepping.Stepper`, on a step size or a grid."""
+        del rtol, atol  # no error control
         if options["grid"] is not None:
-            return self._integrate_on_grid(func, y0, t, options)
-        plan = self.plan(func, t, options["step_size"])
+            return self._grid_stepper(func, options)
         # One loop over all the steps, not a loop per output interval: under XLA the gradient
         # of a while loop holds buffers for its maximum_iterations, so nested loops would pay
         # (number of outputs) x max_num_steps.
-        (final,) = tf.while_loop(
-            lambda s: (s.span < t.shape[0] - 1) & tf.equal(s.status, failures.OK),
-            lambda s: (self.advance(plan, s),),
-            (self.initial_state(plan, y0, options["max_num_steps"]),),
-            maximum_iterations=_iteration_bound(t, options))
-        return (_outputs.finish(final.outputs, final.span + 1, y0), final.t_reached,
+        return _stepping.Stepper(
+            make_plan=lambda t_out: self.plan(func, t_out, options["step_size"]),
+            # Every step evaluates its own first stage: f0 is not needed.
+            start=lambda plan, y0, f0: (self.initial_state(plan, y0, options["max_num_steps"]),
+                                        None),
+            advance=self.advance,
+            keep_going=lambda plan, s: ((s.span < plan.t_out.shape[0] - 1)
+                                        & tf.equal(s.status, failures.OK)),
+            finish=lambda plan, final, y0, _: (
+                _outputs.finish(final.outputs, final.span + 1, y0), final.t_reached,
                 _stats(self.evaluations_per_step * plan.total_steps, plan.total_steps,
-                       final.status))
+                       final.status)),
+            max_iterations=lambda plan: _iteration_bound(plan.t_out, options))
 
     def plan(self, func, t_out, step_size):
         """The steps of a solve over ``t_out``: how many per output interval, and in all."""
@@ -98,21 +106,27 @@ class FixedStepSolver:
                       t_reached=tf.where(finite, t_j + h, s.t_reached), outputs=outputs,
                       status=tf.where(finite, s.status, failures.NON_FINITE))
 
-    def _integrate_on_grid(self, func, y0, t_out, options):
-        """Step through the sorted union of the grid points and the output times."""
-        plan = self.grid_plan(func, t_out, options["grid"], options["max_num_steps"])
-        num_points = plan.points.shape[0]
-        start = _GridState(1, y0, t_out[0], _outputs.new(y0, t_out.shape[0]), 0, failures.OK)
-        (final,) = tf.while_loop(
-            lambda s: (s.k < num_points) & tf.equal(s.status, failures.OK),
-            lambda s: (self.advance_on_grid(plan, s),), (start,),
-            maximum_iterations=num_points - 1)
-        # Outputs are written in time order, so those written are a prefix.
-        num_written = tf.reduce_sum(tf.cast(
-            (plan.output_index >= 0) & (plan.points <= final.t_reached), tf.int32))
-        return (_outputs.finish(final.outputs, num_written, y0), final.t_reached,
-                _stats(self.evaluations_per_step * final.num_steps, final.num_steps,
-                       final.status))
+    def _grid_stepper(self, func, options):
+        """Steps through the sorted union of the grid points and the output times."""
+        def start(plan, y0, f0):
+            outputs = _outputs.new(y0, plan.num_times)
+            return _GridState(1, y0, plan.points[0], outputs, 0, failures.OK), None
+
+        def finish(plan, final, y0, _):
+            # Outputs are written in time order, so those written are a prefix.
+            num_written = tf.reduce_sum(tf.cast(
+                (plan.output_index >= 0) & (plan.points <= final.t_reached), tf.int32))
+            return (_outputs.finish(final.outputs, num_written, y0), final.t_reached,
+                    _stats(self.evaluations_per_step * final.num_steps, final.num_steps,
+                           final.status))
+
+        return _stepping.Stepper(
+            make_plan=lambda t_out: self.grid_plan(func, t_out, options["grid"],
+                                                   options["max_num_steps"]),
+            start=start, advance=self.advance_on_grid,
+            keep_going=lambda plan, s: ((s.k < plan.points.shape[0])
+                                        & tf.equal(s.status, failures.OK)),
+            finish=finish, max_iterations=lambda plan: plan.points.shape[0] - 1)
 
     def grid_plan(self, func, t_out, grid, max_num_steps):
         """The step points (grid and output times, sorted) and each one's output index or -1."""
@@ -128,7 +142,7 @@ class FixedStepSolver:
                 f"options['grid'] has {points.shape[0] - num_times} points, more than "
                 f"max_num_steps={max_num_steps}; raise options['max_num_steps']."
             )
-        return _GridPlan(func, points, output_index)
+        return _GridPlan(func, points, output_index, num_times)
 
     def advance_on_grid(self, plan, s):
         """Step from grid point ``k - 1`` to ``k``; write the output if ``k`` is an output time."""

@@ -15,12 +15,11 @@ dynamics.
 """
 
 import collections
-import concurrent.futures
 import dataclasses
 
 import tensorflow as tf
 
-from ode_keras import _checks
+from ode_keras import _checks, _stepping
 from ode_keras._adaptive import AdaptiveSolver
 from ode_keras._state import mixed_rms_norm
 from ode_keras.odeint import Problem, prepare, solve
@@ -91,7 +90,7 @@ def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, option
     @tf.custom_gradient
     def solve_with_adjoint(*inputs):
         forward = dataclasses.replace(problem, y0=inputs[:num_state], t=inputs[num_state])
-        ys, stats = _solve_unrecorded(forward)
+        ys, stats = _stepping.run_unrecorded(lambda: solve(forward))
         captured["stats"] = stats
 
         def grad(*grad_ys, variables=None):
@@ -167,26 +166,6 @@ def _backend_variable(variable):
     raise TypeError(
         "adjoint_params must hold variables (tf.Variable or keras.Variable, e.g. "
         f"model.trainable_variables), got {type(variable).__name__}: {variable!r}.")
-
-
-def _solve_unrecorded(problem):
-    """Solve without letting any outer ``GradientTape`` record the steps.
-
-    In a graph the forward ops are never on a gradient path (the custom gradient
-    replaces them), so nothing is kept. Eagerly, a recording tape would hold every
-    step's tensors until it is released; tapes are per thread, so the solve runs
-    on a worker thread, where tapes that ``func`` opens itself still work.
-    """
-    if not tf.executing_eagerly():
-        return solve(problem)
-    device = tf.zeros([]).device  # honour an enclosing tf.device scope on the worker
-
-    def run():
-        with tf.device(device):
-            return solve(problem)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker:
-        return worker.submit(run).result()
 
 
 # ---------------------------------------------------------------------------
