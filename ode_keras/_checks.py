@@ -255,3 +255,10 @@ def _check_positive_number(name, key, value):
 def _check_positive_int(name, key, value):
     if isinstance(value, bool) or not (isinstance(value, numbers.Integral) and value > 0):
         raise ValueError(f"{name}['{key}'] must be a positive integer, got {value!r}.")
+
+
+def check_choice(name, value, choices):
+    """``value`` must be one of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got "
+                         f"{value!r}.")

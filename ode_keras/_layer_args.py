@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from ode_keras import _checks
+from ode_keras.odeint import GRADIENTS
 from ode_keras.solvers import SOLVERS, get_solver
 
 # Positional parameters of a Sequential or functional model after ``inputs``:
@@ -147,3 +148,13 @@ def _plain(name, key, value):
             f"the layer's config stays JSON-serialisable. Received: {value!r}."
         )
     return value
+
+
+def check_gradient(gradient, adjoint):
+    """The gradient path: ``gradient`` if given, else the ``adjoint`` flag's."""
+    adjoint = check_flag("adjoint", adjoint)
+    if gradient is None:
+        return "adjoint" if adjoint else "backprop"
+    with _argument("gradient"):
+        _checks.check_choice("gradient", gradient, GRADIENTS)
+    return gradient

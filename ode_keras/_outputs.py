@@ -2,9 +2,29 @@
 
 Each state component gets a ``tf.TensorArray`` of one entry per output time;
 they work as loop variables in eager mode, in graphs and under XLA.
+
+The checkpointed gradient replays single steps under a tape and needs, instead
+of the values a step writes, their inner product with the outputs' cotangents:
+a :class:`Projection` takes the place of the arrays there, and :func:`write`
+accumulates into it.
 """
 
+import collections
+
 import tensorflow as tf
+
+
+class Projection(collections.namedtuple("Projection", "total cotangents")):
+    """``total = sum over writes of <cotangents[index], value>``, a scalar.
+
+    ``cotangents`` holds one ``[num_times, *shape]`` tensor per state component. A
+    namedtuple of tensors, so it is a valid ``tf.while_loop`` variable like the arrays.
+    """
+
+    @classmethod
+    def zero(cls, cotangents):
+        """A projection of nothing written yet."""
+        return cls(tf.zeros([], cotangents[0].dtype), tuple(cotangents))
 
 
 def new(y0, num_times):
@@ -15,7 +35,12 @@ def new(y0, num_times):
 
 
 def write(outputs, index, values):
-    """Write one state (a tuple) at ``index``."""
+    """Write one state (a tuple) at ``index`` (or add its projection, see above)."""
+    if isinstance(outputs, Projection):
+        total = outputs.total + sum(
+            tf.cast(tf.reduce_sum(tf.gather(c, index) * v), outputs.total.dtype)
+            for c, v in zip(outputs.cotangents, values))
+        return Projection(total, outputs.cotangents)
     return tuple(array.write(index, value) for array, value in zip(outputs, values))
 
 

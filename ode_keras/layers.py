@@ -19,14 +19,15 @@ class ODEBlock(keras.layers.Layer):
     computes ``y + f(y)``, an ``ODEBlock`` returns ``y(t[-1])``, with ``f``
     given by ``odefunc`` and the number of steps chosen by the solver.
     Gradients come from the adjoint method in memory independent of the
-    number of steps (``adjoint=True``, exact only up to the solver's
-    tolerances) or from backpropagation through the solver's operations
-    (``adjoint=False``).
+    number of steps (``gradient="adjoint"``, the default, exact only up to the
+    solver's tolerances), from backpropagation through the solver's operations
+    (``"backprop"``), or from checkpointed backpropagation (``"checkpoint"``:
+    the same exact gradients in bounded memory, fast under XLA).
 
     The block keeps running counts of function evaluations: ``nfe_forward``
     (NFE-F, every solve of every call, training or not) and ``nfe_backward``
     (NFE-B, evaluations of the augmented dynamics in adjoint backward solves;
-    always 0 with ``adjoint=False``). Under a ``tf.distribute`` strategy each
+    always 0 unless ``gradient="adjoint"``). Under a ``tf.distribute`` strategy each
     replica counts its own solves and the counts read as the sum over
     replicas; divide by ``strategy.num_replicas_in_sync`` for a per-replica
     figure. The counts are non-trainable weights, so they are saved with the
@@ -47,18 +48,19 @@ class ODEBlock(keras.layers.Layer):
         method: A name from :data:`ode_keras.SOLVERS`. Defaults to ``"dopri5"``.
         rtol: Relative tolerance of adaptive methods. Defaults to ``1e-3``.
         atol: Absolute tolerance of adaptive methods. Defaults to ``1e-3``.
-        adjoint: Gradients by the adjoint method (:func:`ode_keras.odeint_adjoint`)
-            when True, by backpropagation through the solver
-            (:func:`ode_keras.odeint`) when False. Defaults to True.
+        adjoint: Shorthand kept from earlier versions: True means
+            ``gradient="adjoint"``, False ``gradient="backprop"``. Ignored when
+            ``gradient`` is given. Defaults to True.
         options: Solver options as a plain dict, as for :func:`ode_keras.odeint`:
             ``step_size`` (or ``grid``) for fixed-step methods; ``first_step``,
             ``min_step``, ``max_step`` for adaptive ones; ``max_num_steps`` for
             all. A custom ``norm`` (a callable) is refused: the options are
             part of the layer's JSON config. With ``jit_compile=True`` and
-            ``adjoint=False``, backpropagation through the solver reserves
-            room for ``max_num_steps`` steps (default 4096), which makes
-            every training step slow: set it near what the solve needs, e.g.
-            ``{"max_num_steps": 1000}``. Defaults to None.
+            ``gradient="backprop"``, backpropagation through the solver
+            reserves room for ``max_num_steps`` steps (default 4096), which
+            makes every training step slow: set it near what the solve needs,
+            e.g. ``{"max_num_steps": 1000}``, or use ``gradient="checkpoint"``.
+            Defaults to None.
         return_sequences: Return the state at every time in ``t`` (including
             ``t[0]``, where it equals the input) instead of only the last one.
             Defaults to False.
@@ -67,7 +69,10 @@ class ODEBlock(keras.layers.Layer):
             puts it second, ``[batch, len(t), ...]``, as Keras recurrent layers
             do (use this when the output meets per-sample targets in
             ``model.fit`` or is split across replicas). Defaults to True.
-        adjoint_options: Options of the backward solve when ``adjoint=True``,
+        gradient: ``"adjoint"`` (:func:`ode_keras.odeint_adjoint`), ``"backprop"``
+            or ``"checkpoint"`` (:func:`ode_keras.odeint` with that ``gradient``).
+            Defaults to None: ``adjoint`` decides.
+        adjoint_options: Options of the backward solve when ``gradient="adjoint"``,
             e.g. ``{"norm": "seminorm"}`` (Kidger et al. 2021: fewer backward
             steps for the same gradients). Defaults to None (the forward
             ``options``).
@@ -106,14 +111,15 @@ class ODEBlock(keras.layers.Layer):
 
     def __init__(self, odefunc, t=(0.0, 1.0), method="dopri5", rtol=1e-3, atol=1e-3,
                  adjoint=True, options=None, return_sequences=False, time_major=True,
-                 adjoint_options=None, **kwargs):
+                 adjoint_options=None, gradient=None, **kwargs):
         super().__init__(**kwargs)
         self.odefunc = _layer_args.check_odefunc(odefunc)
         self._t = _layer_args.check_times(t)
         self.method = _layer_args.check_method(method)
         self.rtol = _layer_args.check_tolerance("rtol", rtol)
         self.atol = _layer_args.check_tolerance("atol", atol)
-        self.adjoint = _layer_args.check_flag("adjoint", adjoint)
+        self.gradient = _layer_args.check_gradient(gradient, adjoint)
+        self.adjoint = self.gradient == "adjoint"
         self.return_sequences = _layer_args.check_flag("return_sequences", return_sequences)
         self.time_major = _layer_args.check_flag("time_major", time_major)
         self._options = _layer_args.check_options("options", method, options,
@@ -121,8 +127,9 @@ class ODEBlock(keras.layers.Layer):
         if adjoint_options is not None and not self.adjoint:
             raise ValueError(
                 "Received an invalid value for `adjoint_options`: it configures the adjoint "
-                "backward solve, so it needs adjoint=True. Received: adjoint=False, "
-                f"adjoint_options={adjoint_options!r}. Drop it or set adjoint=True."
+                f"backward solve, so it needs gradient='adjoint'. Received: gradient="
+                f"{self.gradient!r}, adjoint_options={adjoint_options!r}. Drop it or set "
+                "gradient='adjoint'."
             )
         self._adjoint_options = _layer_args.check_options(
             "adjoint_options", method, adjoint_options, backward=True)
@@ -213,7 +220,8 @@ class ODEBlock(keras.layers.Layer):
                 adjoint_params=self.odefunc.trainable_variables,
                 adjoint_options=self.adjoint_options, counter=counter)
         else:
-            states, stats = odeint(field, inputs, times, **settings, return_stats=True)
+            states, stats = odeint(field, inputs, times, **settings, return_stats=True,
+                                   gradient=self.gradient)
             counter.record_forward(stats)
         if not self.return_sequences:
             return states[-1]
@@ -244,6 +252,7 @@ class ODEBlock(keras.layers.Layer):
             "rtol": self.rtol,
             "atol": self.atol,
             "adjoint": self.adjoint,
+            "gradient": self.gradient,
             "options": _as_dict(self._options, lists=True),
             "return_sequences": self.return_sequences,
             "time_major": self.time_major,

@@ -6,20 +6,32 @@ from typing import Any
 
 import tensorflow as tf
 
-from ode_keras import _checks, failures
+from ode_keras import _checkpoint, _checks, failures
 from ode_keras.solvers import get_solver
+
+GRADIENTS = ("backprop", "checkpoint", "adjoint")
+"""The ways :func:`odeint` can be differentiated (its ``gradient`` argument)."""
 
 
 def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
-           return_stats=False):
+           return_stats=False, gradient="backprop"):
     """Integrate ``dy/dt = func(t, y)`` from ``y(t[0]) = y0`` and return ``y`` at every ``t``.
 
-    Gradients with ``tf.GradientTape`` flow through the solver's operations to
-    ``y0``, to the variables ``func`` reads and to every entry of ``t``
-    ("discretise-then-optimise": the exact gradient of the computed solution;
-    memory grows with the number of steps, see :func:`odeint_adjoint` for
-    constant memory). Works eagerly, inside ``tf.function`` and with
-    ``jit_compile=True``.
+    Gradients with ``tf.GradientTape`` reach ``y0``, the variables ``func``
+    reads and every entry of ``t``, in one of three ways (``gradient``):
+
+    - ``"backprop"`` (default): through the solver's operations, the exact
+      gradient of the computed solution ("discretise-then-optimise"); memory
+      grows with the number of steps, and under XLA with ``max_num_steps``.
+    - ``"checkpoint"``: the same gradient (to round-off), in bounded memory:
+      the forward solve keeps the state at about ``sqrt(max_num_steps)``
+      checkpoints and the backward pass re-runs the steps between them. The
+      choice for long solves and for XLA, where it costs nothing for an
+      unused step budget.
+    - ``"adjoint"``: :func:`odeint_adjoint` with its defaults: constant memory,
+      gradients exact only to the solver tolerance.
+
+    Works eagerly, inside ``tf.function`` and with ``jit_compile=True``.
 
     Args:
         func: Callable ``func(t, y) -> dy/dt`` with ``t`` a scalar tensor and
@@ -38,8 +50,9 @@ def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
             ``min_step``, ``max_step`` and ``norm``; all accept
             ``max_num_steps`` (default 4096). Under XLA, differentiating
             through the solver allocates buffers for ``max_num_steps`` steps:
-            pass a realistic budget (e.g. a few hundred) there.
+            pass a realistic budget, or use ``gradient="checkpoint"``.
         return_stats: Also return solver statistics.
+        gradient: ``"backprop"``, ``"checkpoint"`` or ``"adjoint"`` (see above).
 
     Returns:
         ``ys`` with shape ``[len(t), *y0.shape]`` (``ys[0]`` is ``y0``), or a
@@ -62,8 +75,17 @@ def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
         >>> round(float(ys[-1, 0]), 5)  # exp(-1)
         0.36788
     """
-    problem = prepare(func, y0, t, method=method, rtol=rtol, atol=atol, options=options)
-    ys, stats = solve(problem)
+    _checks.check_choice("gradient", gradient, GRADIENTS)
+    if gradient == "adjoint":
+        from ode_keras.adjoint import odeint_adjoint  # adjoint.py builds on this module
+
+        return odeint_adjoint(func, y0, t, method=method, rtol=rtol, atol=atol, options=options,
+                              return_stats=return_stats)
+    # The boundary check evaluates func once; a tape around it lists the variables it reads.
+    with tf.GradientTape() as reads:
+        problem = prepare(func, y0, t, method=method, rtol=rtol, atol=atol, options=options)
+    params = reads.watched_variables() if gradient == "checkpoint" else None
+    ys, stats = solve(problem, params)
     ys = ys if problem.is_tuple else ys[0]
     return (ys, stats) if return_stats else ys
 
@@ -119,11 +141,13 @@ def prepare(func, y0, t, *, method, rtol, atol, options):
                    solver=solver, rtol=rtol, atol=atol, options=options)
 
 
-def solve(problem):
+def solve(problem, checkpointed_params=None):
     """Solve a checked problem; returns ``(ys, stats)`` with ``ys`` a tuple.
 
     Decreasing times are solved as increasing ones in ``s = -t``, where the
     state obeys ``dy/ds = -func(-s, y)``. A failed solve raises here.
+    With ``checkpointed_params`` (the variables ``func`` reads, possibly none),
+    the solve's gradient is the checkpointed one.
     """
     func, f0, t, direction = problem.func, problem.f0, problem.t, problem.direction
     options = problem.options
@@ -137,8 +161,14 @@ def solve(problem):
         t = direction * t
         if options.get("grid") is not None:
             options = {**options, "grid": direction * options["grid"]}
-    ys, s_reached, stats = problem.solver.integrate(
-        func, problem.y0, f0, t, rtol=problem.rtol, atol=problem.atol, options=options)
+    if checkpointed_params is None:
+        ys, s_reached, stats = problem.solver.integrate(
+            func, problem.y0, f0, t, rtol=problem.rtol, atol=problem.atol, options=options)
+    else:
+        stepper = problem.solver.stepper(func, rtol=problem.rtol, atol=problem.atol,
+                                         options=options)
+        ys, s_reached, stats = _checkpoint.integrate(stepper, problem.y0, f0, t,
+                                                     checkpointed_params)
     failures.check(stats["status"], direction * s_reached,
                    max_num_steps=options["max_num_steps"], t_end=problem.t[-1])
     return ys, stats
