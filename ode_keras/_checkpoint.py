@@ -80,8 +80,7 @@ def _forward(stepper, y0, f0, t_out, num_slots):
     state, info = stepper.start(plan, y0, f0)
     max_iterations = stepper.max_iterations(plan)
     num_slots = num_slots or default_num_slots(max_iterations)
-    book = _Book(tuple(tf.zeros([num_slots, *v.shape], v.dtype) for v in _leaves(state)),
-                 0, 1, 0)
+    book = _Book(_buffers(num_slots, _leaves(state)), 0, 1, 0)
 
     def body(s, book):
         return stepper.advance(plan, s), _record(book, s)
@@ -156,8 +155,7 @@ def _segment_buffer_length(book, max_iterations):
 
 def _replay(step, checkpoint, length, buffer_length):
     """The states before each of the ``length`` steps that follow ``checkpoint``."""
-    states = _write(tuple(tf.zeros([buffer_length, *v.shape], v.dtype) for v in checkpoint),
-                    0, checkpoint)
+    states = _write(_buffers(buffer_length, checkpoint), 0, checkpoint)
 
     def body(j, leaves, states):
         leaves = _leaves(step.advance(leaves))
@@ -236,6 +234,16 @@ def _pack(template, leaves, outputs):
 
 def _float_leaves(plan):
     return [v for v in tf.nest.flatten(plan) if tf.is_tensor(v) and v.dtype.is_floating]
+
+
+def _buffers(length, leaves):
+    """Zeros for ``length`` copies of ``leaves``, whose shapes may be partly unknown.
+
+    A Keras model traces its layers with a batch size of None: the buffers take the
+    leaves' dynamic shapes, and keep their static length for the loops that read it.
+    """
+    return tuple(tf.tile(tf.zeros_like(v)[None], [length] + [1] * v.shape.rank)
+                 for v in leaves)
 
 
 def _write(buffers, index, leaves):
