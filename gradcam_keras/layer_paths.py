@@ -23,6 +23,20 @@ CONV_TYPES = (
     keras.layers.SeparableConv1D,
     keras.layers.SeparableConv2D,
 )
+# Layers the default layer never moves to, even when they keep the spatial size.
+_STOP_TYPES = (
+    keras.Model,
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+    keras.layers.ZeroPadding2D,
+    keras.layers.Cropping2D,
+    keras.layers.UpSampling2D,
+    keras.layers.Resizing,
+)
 _MAX_LISTED = 12  # an error message lists at most this many valid layers
 
 
@@ -48,6 +62,8 @@ def walk_layers(model, prefix="", chain=()):
     """Yield a ``LayerRef`` for every layer of ``model``, depth first, in graph order.
 
     Nested models are yielded themselves and then their layers. Input layers are skipped.
+    A functional model's operations that are not layers (the ``+`` of ``inputs + x``, which
+    sums a ConvNeXt block) are yielded too, under their operation names.
 
     Args:
         model: a Keras model.
@@ -57,13 +73,18 @@ def walk_layers(model, prefix="", chain=()):
     Yields:
         LayerRef for each layer.
     """
-    for layer in model.layers:
+    for layer in _children(model):
         if isinstance(layer, keras.layers.InputLayer):
             continue
         ref = LayerRef(prefix + layer.name, chain + (layer,))
         yield ref
         if isinstance(layer, keras.Model):
             yield from walk_layers(layer, ref.path + "/", ref.chain)
+
+
+def _children(model):
+    # Functional models list every operation; Sequential ones only have layers.
+    return getattr(model, "operations", None) or model.layers
 
 
 def conv_layers(model):
@@ -135,23 +156,49 @@ def resolve_layer(model, path):
 def _find_child(model, name):
     if not isinstance(model, keras.Model):
         return None
-    return next((layer for layer in model.layers if layer.name == name), None)
+    return next((layer for layer in _children(model) if layer.name == name), None)
 
 
 def default_layer(model):
-    """Return the path of the last convolutional layer of ``model`` (nested models searched).
+    """Return the path of the last spatial feature map that feeds the classification head.
+
+    The paper's choice: start at the last convolution and follow the graph forward through
+    the layers that keep its height and width (BatchNormalization, activations, the ``Add``
+    of a residual block, concatenation, rescaling, a ``Dense`` applied per location ...);
+    stop before pooling, flattening or anything that changes the spatial size. In modern CNNs
+    the last convolution's raw output comes before BatchNormalization and the activation, and
+    is mostly negative; the rectified map after them is what the head pools. VGG19 keeps
+    ``block5_conv4`` (its ReLU is fused), ResNet50 gets ``conv5_block3_out``, EfficientNetB0
+    ``top_activation``.
 
     Raises:
         InputError: when the model has no convolutional layer.
+
+    Example:
+        >>> default_layer(keras.applications.ResNet50(weights=None))
+        'conv5_block3_out'
     """
-    refs = conv_layers(model)
-    if not refs:
+    refs = list(walk_layers(model))
+    convs = [i for i, ref in enumerate(refs) if isinstance(ref.layer, CONV_TYPES)]
+    if not convs:
         raise InputError(
             f"model {model.name!r} has no convolutional layer, so Grad-CAM has no feature map "
             "to weight; pass `layer=` naming a layer whose output is [batch, height, width, "
             "channels]"
         )
-    return refs[-1].path
+    chosen = refs[convs[-1]]
+    size = _spatial_size(output_shape(chosen.layer))
+    for ref in refs[convs[-1] + 1:]:
+        shape = output_shape(ref.layer)
+        if (isinstance(ref.layer, _STOP_TYPES) or not _is_spatial(shape)
+                or _spatial_size(shape) != size):
+            break
+        chosen = ref
+    return chosen.path
+
+
+def _spatial_size(shape):
+    return None if shape is None else tuple(shape[1:-1])
 
 
 def check_spatial(model, ref):

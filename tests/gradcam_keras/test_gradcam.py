@@ -91,8 +91,9 @@ def test_functional_with_a_skip_connection_at_the_add(functional_residual):
     _assert_close(GradCAM(model, "add")(x), expected)
 
 
-def test_default_layer_is_the_last_convolution(functional_residual):
-    assert GradCAM(functional_residual()).layer == "conv_b"
+def test_default_layer_follows_the_last_convolution_to_the_residual_sum(functional_residual):
+    # conv_b -> add (same 20x24 map) -> pool: the head reads the sum, not conv_b alone.
+    assert GradCAM(functional_residual()).layer == "add"
 
 
 @pytest.mark.parametrize("softmax_inside", [False, True])
