@@ -20,6 +20,9 @@ release changes them):
 - ``Functional._run_through_graph(inputs, operation_fn=...)``: runs a functional model's graph,
   calling ``operation_fn(op)`` to get the callable used for each operation.
 - ``KerasTensor._keras_history.operation``: the operation that produced a model's output.
+
+and one attribute of TensorFlow's ``tf.function`` objects, ``_omit_frequent_tracing_warning``
+(see ``traced_once_per_object``).
 """
 
 import keras
@@ -29,6 +32,18 @@ from keras import ops
 from gradcam_keras.errors import InputError
 
 _SQUASHING = frozenset({"softmax", "sigmoid"})
+
+
+def traced_once_per_object(function):
+    """Return ``function`` (a ``tf.function``) with TensorFlow's "retracing" warning turned off.
+
+    TensorFlow counts traces per Python code object, not per ``tf.function``: a script that
+    builds five CAM objects traces ``BaseCAM._step`` five times, once each, and TensorFlow
+    then warns of "excessive retracing" although no function was ever traced twice for the
+    same input signature (each is traced once per input shape, by design).
+    """
+    function._omit_frequent_tracing_warning = True
+    return function
 
 
 def can_rerun(model):

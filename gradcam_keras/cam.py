@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from gradcam_keras import targets as targets_lib
-from gradcam_keras._graph import ForwardPass
+from gradcam_keras._graph import ForwardPass, traced_once_per_object
 from gradcam_keras.errors import InputError, ZeroMapWarning, check_positive_int
 from gradcam_keras.layer_paths import check_spatial, default_layer, resolve_layer
 from gradcam_keras.names import SCORES
@@ -118,8 +118,9 @@ class Explainer:
                          tf.TensorSpec((None, key[1]), tf.int32)]
             # No autograph: the step's Python control flow runs on static values only, and its
             # errors (e.g. a shared layer) then reach the caller as raised.
-            self._functions[key] = tf.function(self._step, input_signature=signature,
-                                               jit_compile=self._jit_compile, autograph=False)
+            self._functions[key] = traced_once_per_object(tf.function(
+                self._step, input_signature=signature, jit_compile=self._jit_compile,
+                autograph=False))
         step = self._functions[key]
         parts = [step(images[i:i + self.batch_size], targets[i:i + self.batch_size])
                  for i in range(0, len(images), self.batch_size)]
