@@ -69,10 +69,11 @@ def sample_blocks():
         ODEBlock(MLPField(), t=np.array([1.0, 0.0]), rtol=1e-5, atol=1e-6,
                  options={"max_num_steps": 500, "first_step": np.float32(0.01)},
                  adjoint_options={"norm": "seminorm"}, name="adaptive"),
+        ODEBlock(MLPField(), method="bosh3", gradient="checkpoint", name="checkpointed"),
     ]
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_config_round_trip(index):
     block = sample_blocks()[index]
     x = np.random.rand(2, 3).astype("float32")
@@ -100,3 +101,19 @@ def test_save_and_load_give_the_same_predictions(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
     assert loaded.get_layer("ode").get_config() == model.get_layer("ode").get_config()
+
+
+def test_a_checkpointed_block_saves_loads_and_trains(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), ODEBlock(MLPField(), gradient="checkpoint",
+                                                          name="ode")])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    x = np.random.rand(6, 3).astype("float32")
+    expected = model.predict(x, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("ode").get_config()["gradient"] == "checkpoint"
+    assert loaded.get_layer("ode").gradient == "checkpoint"
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
+    before = [w.numpy() for w in loaded.trainable_variables]
+    loaded.train_on_batch(x, np.zeros_like(x))
+    assert all(np.any(w.numpy() != b) for w, b in zip(loaded.trainable_variables, before))

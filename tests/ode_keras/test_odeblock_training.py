@@ -58,11 +58,12 @@ def test_fit_reduces_the_loss_and_counts_evaluations(adjoint):
     assert block.nfe_forward > nfe_forward and block.nfe_backward == nfe_backward
 
 
-def one_training_step(jit_compile, method="rk4", options=None, rtol=1e-3, atol=1e-3):
+def one_training_step(jit_compile, method="rk4", options=None, rtol=1e-3, atol=1e-3,
+                      **block_kwargs):
     """Trainable weights after one SGD step from fixed initial weights."""
     keras.utils.set_random_seed(3)
     block = ODEBlock(MLPField(), method=method, options=options, rtol=rtol, atol=atol,
-                     name="ode")
+                     name="ode", **block_kwargs)
     model = keras.Sequential([keras.Input((3,)), block, keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=jit_compile)
     x, y = regression_data(16)
@@ -78,6 +79,30 @@ def test_xla_training_step_equals_the_graph_step():
         np.testing.assert_allclose(w, e, rtol=1e-5, atol=1e-6)
     # Four rk4 steps of four stages; the backward pass adds one evaluation at t[-1].
     assert (block.nfe_forward, block.nfe_backward) == (16, 17)
+
+
+def test_fit_with_checkpointed_gradients_reduces_the_loss():
+    # 100 samples in batches of 32: the last batch of 4 makes Keras retrace with batch None.
+    x, y = regression_data(100)
+    block = ODEBlock(MLPField(hidden=16), gradient="checkpoint", name="ode")
+    model = keras.Sequential([keras.Input((3,)), block])
+    model.compile(keras.optimizers.Adam(0.02), "mse")
+    initial_loss = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < 0.2 * initial_loss
+    # The backward pass replays recorded steps: no backward solve.
+    assert block.nfe_forward > 0 and block.nfe_backward == 0
+
+
+def test_xla_compiles_the_checkpointed_step_at_default_settings():
+    # ODEBlock's defaults (dopri5, rtol = atol = 1e-3, max_num_steps 4096): the checkpointed
+    # step under XLA equals backprop's in a graph.
+    defaults = dict(method="dopri5", rtol=1e-3, atol=1e-3)
+    expected, _ = one_training_step(jit_compile=False, gradient="backprop", **defaults)
+    weights, block = one_training_step(jit_compile=True, gradient="checkpoint", **defaults)
+    for w, e in zip(weights, expected):
+        np.testing.assert_allclose(w, e, rtol=1e-5, atol=1e-6)
+    assert block.nfe_forward > 0 and block.nfe_backward == 0
 
 
 @pytest.mark.slow
