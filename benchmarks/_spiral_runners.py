@@ -66,16 +66,17 @@ class _KerasRunner:
 
 
 class OdeKerasDirect(_KerasRunner):
-    """``ode_keras.odeint``: backpropagation through the dopri5 steps."""
+    """``ode_keras.odeint``: exact gradients, by backpropagation through the dopri5 steps
+    (``gradient="backprop"``) or by checkpointed backpropagation (``"checkpoint"``)."""
 
-    def __init__(self, name, weights, jit_compile=False, options=None):
+    def __init__(self, name, weights, jit_compile=False, options=None, gradient="backprop"):
         super().__init__(name, weights, jit_compile)
-        self.options = options
+        self.options, self.gradient = options, gradient
 
     def solve(self, batch_y0):
         """Predicted trajectory and the forward NFE."""
         pred, stats = odeint(self.field, batch_y0, self.batch_t, rtol=RTOL, atol=ATOL,
-                             options=self.options, return_stats=True)
+                             options=self.options, return_stats=True, gradient=self.gradient)
         return pred, stats["nfe"]
 
 
