@@ -210,11 +210,18 @@ def _emit(t_out, accept, t0, t1, h, y0, coefficients, i, outputs):
 
 
 def error_ratio(error, y0, y1, rtol, atol, norm):
-    """Scaled error of a step: at most 1 when the step meets ``rtol`` and ``atol``."""
-    scaled = tuple(
-        e / (atol + rtol * tf.maximum(tf.abs(a), tf.abs(b))) for e, a, b in zip(error, y0, y1)
-    )
-    return norm(scaled)
+    """Scaled error of a step: at most 1 when the step meets ``rtol`` and ``atol``.
+
+    Taken in the tolerances' dtype (the times'): float32 for half-precision components,
+    whose squared errors would overflow float16 (casts are no-ops otherwise).
+    """
+    dtype = rtol.dtype
+
+    def scaled(e, a, b):
+        e, a, b = (tf.cast(v, dtype) for v in (e, a, b))
+        return e / (atol + rtol * tf.maximum(tf.abs(a), tf.abs(b)))
+
+    return norm(tuple(scaled(e, a, b) for e, a, b in zip(error, y0, y1)))
 
 
 def propose_step(h, ratio, order):
@@ -238,15 +245,20 @@ def initial_step(func, t0, y0, f0, order, rtol, atol, norm):
     solution by about 1% of its scale, then corrects it with an estimate of the
     second derivative from one explicit Euler step.
     """
-    scale = tuple(atol + tf.abs(y) * rtol for y in y0)
-    d0 = norm(tuple(y / s for y, s in zip(y0, scale)))
-    d1 = norm(tuple(f / s for f, s in zip(f0, scale)))
+    dtype = rtol.dtype  # the times' dtype: float32 for half-precision states
+
+    def wide(state):
+        return tuple(tf.cast(v, dtype) for v in state)
+
+    scale = tuple(atol + tf.abs(y) * rtol for y in wide(y0))
+    d0 = norm(tuple(y / s for y, s in zip(wide(y0), scale)))
+    d1 = norm(tuple(f / s for f, s in zip(wide(f0), scale)))
     tiny = tf.constant(1e-5, d0.dtype)
     h0 = tf.where((d0 < tiny) | (d1 < tiny), tf.constant(1e-6, d0.dtype),
                   0.01 * d0 / tf.where(d1 > 0, d1, tf.ones_like(d1)))
     y1 = _state.axpy_sum(y0, h0, [f0], [1.0])
     f1 = func(t0 + h0, y1)
-    d2 = norm(tuple((b - a) / s for a, b, s in zip(f0, f1, scale))) / h0
+    d2 = norm(tuple((b - a) / s for a, b, s in zip(wide(f0), wide(f1), scale))) / h0
     d12 = tf.maximum(d1, d2)
     h1 = tf.where(
         d12 <= 1e-15,

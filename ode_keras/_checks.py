@@ -19,6 +19,21 @@ from ode_keras import _state
 # through the solver's loops, so it is kept modest.
 DEFAULT_MAX_NUM_STEPS = 4096
 
+# Step counts are int32 tensors inside the solvers: a budget must fit in one.
+MAX_NUM_STEPS_LIMIT = 2**31 - 1
+
+_HALF_DTYPES = (tf.float16, tf.bfloat16)
+
+
+def control_dtype(dtype):
+    """The dtype of the times, step sizes and error norms for a state of ``dtype``.
+
+    Half-precision states (float16, bfloat16) keep their dtype, but their times and
+    step-size control run in float32: float16 cannot hold the squares an RMS norm takes
+    (it overflows at 65504), nor times much finer than 1e-3.
+    """
+    return tf.float32 if dtype in _HALF_DTYPES else dtype
+
 
 def check_func(func):
     """``func`` must be callable as ``func(t, y)``."""
@@ -69,7 +84,9 @@ def as_times(t, dtype):
     _check_time_shape(tuple(t.shape), shown)
     t = tf.cast(t, dtype)
     if value is not None:
-        return t, check_time_values(np.asarray(value, np.float64))
+        direction = check_time_values(np.asarray(value, np.float64))
+        _check_cast_times(value, dtype, direction)
+        return t, direction
     steps = t[1:] - t[:-1]
     direction = tf.sign(t[-1] - t[0])
     tf.debugging.Assert(
@@ -77,6 +94,20 @@ def as_times(t, dtype):
         ["t must be finite and strictly increasing or strictly decreasing; got t =", t],
     )
     return t, direction
+
+
+def _check_cast_times(value, dtype, direction):
+    """Times must stay finite and strictly monotonic once cast to the solver's dtype."""
+    cast = np.asarray(value).astype(dtype.as_numpy_dtype)
+    wide = cast.astype(np.float64)
+    if np.all(np.isfinite(wide)) and np.all(direction * np.diff(wide) > 0):
+        return
+    raise ValueError(
+        f"t={np.asarray(value).tolist()} collapses when cast to {dtype.name}: the times are "
+        f"cast to the state's dtype, where they become {wide.tolist()}, no longer finite and "
+        "strictly monotonic. Use a float64 state (e.g. tf.cast(y0, tf.float64)), or shift "
+        "the times to start near 0 (t - t[0]) for an autonomous func."
+    )
 
 
 def static_times(t):
@@ -166,6 +197,11 @@ def check_grid(grid, name="options"):
 
 def check_derivative(f0, y0, is_tuple):
     """``func(t0, y0)`` must have the structure, shapes and dtype of ``y0``."""
+    if f0 is None:
+        raise TypeError(
+            "func(t, y) returned None; it must return dy/dt, a tensor with the shape and "
+            "dtype of y (a tuple of them for a tuple state). Did func forget a `return`?"
+        )
     if is_tuple != isinstance(f0, (tuple, list)) or (is_tuple and len(f0) != len(y0)):
         expected = f"a tuple of {len(y0)} tensors" if is_tuple else "a single tensor"
         received = type(f0).__name__
@@ -178,6 +214,9 @@ def check_derivative(f0, y0, is_tuple):
     parts = tuple(f0) if is_tuple else (f0,)
     for i, (f, y) in enumerate(zip(parts, y0)):
         where = f"[{i}]" if is_tuple else ""
+        if f is None:
+            raise TypeError(f"func(t, y){where} returned None; it must return dy/dt{where}, "
+                            f"a tensor with the shape and dtype of y{where}.")
         f = tf.convert_to_tensor(f)
         if f.dtype != y.dtype:
             raise TypeError(
@@ -223,16 +262,16 @@ def _check_fixed_step_options(method, options, name):
             "adaptive method such as 'dopri5'."
         )
     if step_size is not None:
-        _check_positive_number(name, "step_size", step_size)
-    return {"step_size": step_size, "grid": grid, **options}
+        _check_positive_number(name, "step_size", step_size, options)
+    return {"step_size": options.get("step_size"), "grid": grid, **options}
 
 
 def _check_adaptive_options(options, name):
     full = {"first_step": None, "min_step": 0.0, "max_step": float("inf"),
             "norm": _state.mixed_rms_norm, **options}
     if full["first_step"] is not None:
-        _check_positive_number(name, "first_step", full["first_step"])
-    _check_positive_number(name, "max_step", full["max_step"])
+        _check_positive_number(name, "first_step", full["first_step"], full)
+    _check_positive_number(name, "max_step", full["max_step"], full)
     if not (isinstance(full["min_step"], numbers.Real) and 0 <= full["min_step"]
             <= full["max_step"]):
         raise ValueError(
@@ -247,14 +286,29 @@ def _check_adaptive_options(options, name):
     return full
 
 
-def _check_positive_number(name, key, value):
+def _check_positive_number(name, key, value, options):
+    """A positive finite number; a scalar tensor known now is replaced by its value."""
+    if tf.is_tensor(value):
+        static = tf.get_static_value(value)
+        if static is None or np.ndim(static) != 0:
+            raise TypeError(
+                f"{name}['{key}'] must be a positive Python number (the solver plans its "
+                f"steps from it when the graph is built), got a tensor {value!r} whose value "
+                f"is not known now; pass a float, e.g. {name}={{'{key}': 0.01}}.")
+        value = options[key] = static.item()
+    if isinstance(value, np.generic):
+        value = options[key] = value.item()
     if isinstance(value, bool) or not (isinstance(value, numbers.Real) and value > 0):
-        raise ValueError(f"{name}['{key}'] must be a positive number, got {value!r}.")
+        raise ValueError(f"{name}['{key}'] must be a positive number, got {value!r} of type "
+                         f"{type(value).__name__}.")
 
 
 def _check_positive_int(name, key, value):
-    if isinstance(value, bool) or not (isinstance(value, numbers.Integral) and value > 0):
-        raise ValueError(f"{name}['{key}'] must be a positive integer, got {value!r}.")
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral)
+            or not 1 <= value <= MAX_NUM_STEPS_LIMIT):
+        raise ValueError(
+            f"{name}['{key}'] must be a positive integer, from 1 to 2**31 - 1 = "
+            f"{MAX_NUM_STEPS_LIMIT} (step counts are int32), got {value!r} of type {type(value).__name__}.")
 
 
 def check_choice(name, value, choices):

@@ -21,9 +21,10 @@ def fit(tableau, y0, y1, f0, f1, stages, h):
     coefficients = []
     mid = _state.axpy_sum(y0, h, stages, tableau.b_mid) if tableau.b_mid else None
     for i, (y0_i, y1_i, f0_i, f1_i) in enumerate(zip(y0, y1, f0, f1)):
-        d = h * f0_i
+        h_i = tf.cast(h, y0_i.dtype)  # a no-op unless the component is half-precision
+        d = h_i * f0_i
         r1 = y1_i - y0_i - d          # p(1) = y1
-        r2 = h * f1_i - d             # p'(1) = h f1
+        r2 = h_i * f1_i - d           # p'(1) = h f1
         if mid is None:
             a = tf.zeros_like(y0_i)
             b = r2 - 2.0 * r1
@@ -39,7 +40,8 @@ def fit(tableau, y0, y1, f0, f1, stages, h):
 
 def evaluate(coefficients, y0, theta):
     """The interpolant at ``theta`` in [0, 1], component by component (Horner's rule)."""
-    return tuple(
-        y0_i + theta * (d + theta * (c + theta * (b + theta * a)))
-        for y0_i, (a, b, c, d) in zip(y0, coefficients)
-    )
+    result = []
+    for y0_i, (a, b, c, d) in zip(y0, coefficients):
+        theta_i = tf.cast(theta, y0_i.dtype)
+        result.append(y0_i + theta_i * (d + theta_i * (c + theta_i * (b + theta_i * a))))
+    return tuple(result)

@@ -14,7 +14,7 @@ import collections
 
 import tensorflow as tf
 
-from ode_keras import _outputs, _state, _stepping, failures
+from ode_keras import _checks, _outputs, _state, _stepping, failures
 from ode_keras._runge_kutta import rk_step
 
 _Plan = collections.namedtuple("_Plan", "func t_out spans steps_per_span total_steps")
@@ -87,7 +87,9 @@ class FixedStepSolver:
     def initial_state(self, plan, y0, max_num_steps):
         """The loop state at ``t_out[0]``; a solve longer than the budget fails at once."""
         # Refuse up front a solve that would take more than max_num_steps: never hang.
-        status = tf.where(plan.total_steps > max_num_steps, failures.MAX_STEPS, failures.OK)
+        too_many = ((plan.total_steps > max_num_steps)
+                    | (plan.total_steps >= _checks.MAX_NUM_STEPS_LIMIT))  # capped: more
+        status = tf.where(too_many, failures.MAX_STEPS, failures.OK)
         return _State(0, 0, y0, plan.t_out[0], _outputs.new(y0, plan.t_out.shape[0]), status)
 
     def advance(self, plan, s):
@@ -163,10 +165,15 @@ class FixedStepSolver:
 def _steps_per_span(t_out, step_size):
     """The fewest equal steps no longer than ``step_size`` per output interval, and their sum."""
     # A quotient a rounding error above a whole number (0.5 / 0.05 = 10.000000000000002)
-    # must not cost an extra step.
-    quotients = tf.stop_gradient(t_out[1:] - t_out[:-1]) / step_size
-    steps_per_span = tf.maximum(1, tf.cast(tf.math.ceil(quotients - 1e-6), tf.int32))
-    return steps_per_span, tf.reduce_sum(steps_per_span)
+    # must not cost an extra step. Counted in float64 and capped at 2**31 - 1 before the
+    # cast to int32, which would wrap around (1e10 steps became 1); a capped count fails
+    # the budget check in initial_state.
+    quotients = tf.cast(tf.stop_gradient(t_out[1:] - t_out[:-1]), tf.float64) / tf.cast(
+        step_size, tf.float64)
+    steps = tf.maximum(tf.math.ceil(quotients - 1e-6), 1.0)
+    cap = tf.constant(float(_checks.MAX_NUM_STEPS_LIMIT), tf.float64)
+    return (tf.cast(tf.minimum(steps, cap), tf.int32),
+            tf.cast(tf.minimum(tf.reduce_sum(steps), cap), tf.int32))
 
 
 def _known_total_steps(t_out, step_size):

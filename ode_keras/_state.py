@@ -16,7 +16,8 @@ def axpy_sum(y, h, stages, weights):
     result = []
     for i, y_i in enumerate(y):
         terms = [w * k[i] for w, k in zip(weights, stages) if w != 0.0]
-        result.append(y_i + h * tf.add_n(terms) if terms else y_i)
+        # h is in the times' dtype: float32 for a half-precision component (a no-op else).
+        result.append(y_i + tf.cast(h, y_i.dtype) * tf.add_n(terms) if terms else y_i)
     return tuple(result)
 
 
@@ -27,7 +28,12 @@ def weighted_sum(h, stages, weights):
 
 
 def rms(x):
-    """Root mean square of a tensor; 0 for an empty tensor."""
+    """Root mean square of a tensor; 0 for an empty tensor.
+
+    Half-precision tensors are measured in float32, where their squares cannot overflow.
+    """
+    if x.dtype in (tf.float16, tf.bfloat16):
+        x = tf.cast(x, tf.float32)
     if x.shape.num_elements() == 0:
         return tf.zeros([], x.dtype)
     return tf.sqrt(tf.reduce_mean(tf.square(x)))

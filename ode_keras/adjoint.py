@@ -82,7 +82,8 @@ def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, option
         problem = prepare(func, y0, t, method=method, rtol=rtol, atol=atol, options=options)
     backward = _backward_problem_settings(problem, method, options, adjoint_method,
                                           adjoint_rtol, adjoint_atol, adjoint_options)
-    params = _params(func, adjoint_params, reads.watched_variables())
+    params = _params(func, adjoint_params, reads.watched_variables(), problem.y0[0].dtype)
+    _check_counter(counter)
     num_state = len(problem.y0)
     captured = {}
 
@@ -143,15 +144,45 @@ def _backward_problem_settings(problem, method, options, adjoint_method, adjoint
     return {"solver": solver, "rtol": rtol, "atol": atol, "options": adjoint_options}
 
 
-def _params(func, adjoint_params, variables_read):
+def _params(func, adjoint_params, variables_read, state_dtype):
     if adjoint_params is None:
         is_module = isinstance(func, tf.Module) or hasattr(func, "trainable_variables")
         adjoint_params = func.trainable_variables if is_module else variables_read
+    elif not isinstance(adjoint_params, (list, tuple)):
+        raise TypeError(
+            "adjoint_params must be a list or tuple of variables, got "
+            f"{type(adjoint_params).__name__}: {adjoint_params!r}; for one variable k pass "
+            "adjoint_params=[k].")
     params = []
     for variable in map(_backend_variable, adjoint_params):
+        _check_param_dtype(variable, state_dtype)
         if not any(variable is p for p in params):
             params.append(variable)
     return params
+
+
+def _check_param_dtype(variable, state_dtype):
+    """A parameter adjoint is integrated with the state: it needs the state's float dtype
+    (or float32, the variables' dtype under mixed precision, for a half-precision state)."""
+    allowed = {state_dtype, _checks.control_dtype(state_dtype)}
+    if variable.dtype not in allowed:
+        raise TypeError(
+            f"adjoint_params holds the variable {variable.name!r} of dtype "
+            f"{variable.dtype.name}, but the state y0 is {state_dtype.name}: the adjoint "
+            f"integrates dL/dparam with the state, so each variable must be "
+            f"{' or '.join(sorted(d.name for d in allowed))}. Leave integer variables out "
+            "of adjoint_params (they get no gradient), or cast y0 and the variables to one "
+            "dtype.")
+
+
+def _check_counter(counter):
+    if counter is not None and not all(
+            callable(getattr(counter, name, None))
+            for name in ("record_forward", "record_backward")):
+        raise TypeError(
+            "counter must be an ode_keras.stats.SolverCounter (anything with "
+            "record_forward(stats) and record_backward(stats)) or None, got "
+            f"{type(counter).__name__}: {counter!r}.")
 
 
 def _backend_variable(variable):
@@ -236,7 +267,8 @@ class _Interval:
         # At output time t_i: the forward state, and dL/dt_i from the output's sensitivity.
         state = _Augmented(tuple(y[c.i] for y in self.ys), c.a_z, c.a_theta, c.a_t)
         derivative = self.dynamics(self.t[c.i], state.flat())
-        dL_dti = sum(tf.reduce_sum(g[c.i] * f)
+        # In the times' dtype (float32 for a half-precision state, else a no-op cast).
+        dL_dti = sum(tf.cast(tf.reduce_sum(g[c.i] * f), self.t.dtype)
                      for g, f in zip(self.grad_ys, derivative[:self.num_state]))
         state = state._replace(a_t=c.a_t - dL_dti)
         end, stats = self._solve(c, state, derivative)
@@ -258,7 +290,8 @@ class _Interval:
             func=self.dynamics, y0=state.flat(), f0=derivative,
             t=tf.stack([self.t[c.i], self.t[c.i - 1]]), direction=-self.direction,
             is_tuple=True, solver=self.backward["solver"], rtol=self.backward["rtol"],
-            atol=self.backward["atol"], options=options)
+            atol=self.backward["atol"], options=options,
+            backward_interval=(self.t[c.i], self.t[c.i - 1]))
         solution, stats = solve(problem)
         return _Augmented.unflat((s[-1] for s in solution), self.num_state), stats
 

@@ -64,10 +64,12 @@ def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
 
     Raises:
         TypeError, ValueError: For invalid arguments, before any solving.
-        tf.errors.InvalidArgumentError: When the solve fails (more than
+        ode_keras.failures.SolveError: When the solve fails eagerly (more than
             ``max_num_steps`` steps, step size underflow, non-finite values);
-            the message names the cause and the time reached. Under XLA the
-            unreached outputs are NaN instead.
+            the message, one paragraph, names the cause and the time reached.
+            It subclasses ``tf.errors.InvalidArgumentError``, which is what a
+            failure inside ``tf.function`` raises, with the same message. Under
+            XLA the unreached outputs are NaN instead.
 
     Example:
         >>> import tensorflow as tf
@@ -106,6 +108,8 @@ class Problem:
         solver: The checked method's solver.
         rtol, atol: The tolerances (numbers, or scalar tensors).
         options: The solver's options, complete with defaults.
+        backward_interval: For a backward solve of the adjoint, the pair of output
+            times it integrates between (named if it fails); else None.
     """
 
     func: Callable
@@ -118,13 +122,16 @@ class Problem:
     rtol: Any
     atol: Any
     options: dict
+    backward_interval: Any = None
 
 
 def prepare(func, y0, t, *, method, rtol, atol, options):
     """Check every argument once and return the :class:`Problem` to solve."""
     _checks.check_func(func)
     y0, is_tuple = _checks.as_state(y0)
-    t, direction = _checks.as_times(t, y0[0].dtype)
+    state_dtype = y0[0].dtype
+    # Half-precision states keep their dtype; times and step control run in float32.
+    t, direction = _checks.as_times(t, _checks.control_dtype(state_dtype))
     solver = get_solver(method, "method")
     options = _checks.check_options(method, solver, options)
     if options.get("grid") is not None:
@@ -133,10 +140,12 @@ def prepare(func, y0, t, *, method, rtol, atol, options):
     rtol, atol = _checks.check_tolerance("rtol", rtol), _checks.check_tolerance("atol", atol)
 
     def tuple_func(time, state):
+        time = tf.cast(time, state_dtype)  # no-op unless the state is half-precision
         value = func(time, tuple(state) if is_tuple else state[0])
         return tuple(value) if is_tuple else (value,)
 
-    f0 = _checks.check_derivative(func(t[0], y0 if is_tuple else y0[0]), y0, is_tuple)
+    f0 = _checks.check_derivative(func(tf.cast(t[0], state_dtype), y0 if is_tuple else y0[0]),
+                                  y0, is_tuple)
     return Problem(func=tuple_func, y0=y0, f0=f0, t=t, direction=direction, is_tuple=is_tuple,
                    solver=solver, rtol=rtol, atol=atol, options=options)
 
@@ -170,5 +179,6 @@ def solve(problem, checkpointed_params=None):
         ys, s_reached, stats = _checkpoint.integrate(stepper, problem.y0, f0, t,
                                                      checkpointed_params)
     failures.check(stats["status"], direction * s_reached,
-                   max_num_steps=options["max_num_steps"], t_end=problem.t[-1])
+                   max_num_steps=options["max_num_steps"], t_end=problem.t[-1], stats=stats,
+                   backward=problem.backward_interval)
     return ys, stats
