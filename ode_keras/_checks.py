@@ -308,7 +308,8 @@ def _check_positive_int(name, key, value):
             or not 1 <= value <= MAX_NUM_STEPS_LIMIT):
         raise ValueError(
             f"{name}['{key}'] must be a positive integer, from 1 to 2**31 - 1 = "
-            f"{MAX_NUM_STEPS_LIMIT} (step counts are int32), got {value!r} of type {type(value).__name__}.")
+            f"{MAX_NUM_STEPS_LIMIT} (step counts are int32), got {value!r} of type "
+            f"{type(value).__name__}.")
 
 
 def check_choice(name, value, choices):

@@ -5,7 +5,7 @@ import inspect
 import keras
 import tensorflow as tf
 
-from ode_keras import _layer_args
+from ode_keras import _checks, _layer_args
 from ode_keras.adjoint import odeint_adjoint
 from ode_keras.odeint import odeint
 from ode_keras.stats import SolverCounter
@@ -201,7 +201,13 @@ class ODEBlock(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         """Solves from ``inputs`` at ``t[0]``; returns the last state or every state."""
-        times = tf.constant(self._t, dtype=inputs.dtype)
+        if not inputs.dtype.is_floating:
+            raise TypeError(
+                "ODEBlock integrates a floating state, but received inputs of dtype "
+                f"{inputs.dtype.name}. Cast them first, e.g. keras.ops.cast(x, 'float32'), or "
+                "put an Embedding or Rescaling layer before the block.")
+        # Half-precision states (mixed_float16) keep float32 times: see odeint.
+        times = tf.constant(self._t, dtype=_checks.control_dtype(inputs.dtype))
         counter = SolverCounter(variables={"nfe_forward": self._nfe_forward,
                                            "nfe_backward": self._nfe_backward})
         settings = dict(method=self.method, rtol=self.rtol, atol=self.atol,
@@ -212,7 +218,10 @@ class ODEBlock(keras.layers.Layer):
             # adjoint's backward pass runs inside tape.gradient), so `training`
             # is passed on explicitly: dropout or normalisation layers inside
             # odefunc then behave alike in every forward and backward evaluation.
-            return self.odefunc(t, y, training=training)
+            # odefunc may compute in another dtype than the block (its own dtype policy,
+            # e.g. float32 under a block with dtype="mixed_float16"): the solver needs
+            # dy/dt in the state's dtype (a no-op cast when they agree).
+            return tf.cast(self.odefunc(t, y, training=training), y.dtype)
 
         if self.adjoint:
             states = odeint_adjoint(

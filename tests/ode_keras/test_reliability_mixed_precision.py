@@ -1,0 +1,90 @@
+"""Issue #12, item 3: ODEBlock under mixed precision (float16 states, float32 control).
+
+Every test restores the global dtype policy in a fixture.
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras.src import testing as keras_testing
+
+from ode_keras import ODEBlock
+
+
+@keras.saving.register_keras_serializable(package="test_reliability_mp")
+class F(keras.layers.Layer):
+    def __init__(self, units=4, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.dense = keras.layers.Dense(units)
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+
+    def call(self, t, y):
+        return self.dense(y)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_block_with_its_own_mixed_policy_over_a_float32_odefunc():
+    # Before: TypeError: func(t, y) returned dtype float32 but y0 has dtype float16.
+    out = ODEBlock(F(), dtype="mixed_float16")(np.ones((2, 4), "float32"))
+    assert out.dtype == "float16" and out.shape == (2, 4)
+    assert np.isfinite(np.asarray(out, "float32")).all()
+
+
+@pytest.mark.parametrize("gradient", [
+    "adjoint", "backprop",
+    pytest.param("checkpoint", marks=pytest.mark.xfail(
+        strict=True, raises=TypeError,
+        reason="not yet: _adaptive._project (the checkpointed replay) multiplies float32 "
+               "theta by float16 inner products")),
+])
+def test_fit_under_the_global_mixed_float16_policy(mixed_float16, gradient):
+    # Before: TypeError: Input 'y' of 'Mul' Op has type float16 that does not match type
+    # float32 (dopri5's initial_step in the adjoint backward pass; rk4 too).
+    for method, options in (("dopri5", None), ("rk4", {"step_size": 0.25})):
+        inputs = keras.Input((4,))
+        block = ODEBlock(F(), method=method, options=options, gradient=gradient)
+        outputs = keras.layers.Dense(1, dtype="float32")(block(inputs))
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer="adam", loss="mse")
+        x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+        before = [np.array(w) for w in block.trainable_weights]
+        # Dynamic loss scaling skips the first steps (float16 overflow at a scale of 2**15).
+        history = model.fit(x, x[:, :1], epochs=6, batch_size=4, verbose=0)
+        assert np.isfinite(history.history["loss"]).all()
+        assert any(not np.allclose(a, np.array(b))
+                   for a, b in zip(before, block.trainable_weights)), (method, gradient)
+        assert block.nfe_forward > 0
+
+
+class _Harness(keras_testing.TestCase):
+    def runTest(self):
+        pass
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "not yet: the check wants every float weight float32, but the NFE counters are float64 "
+    "weights (exact counts past 2**24); the rest of the check (output dtype) passes"))
+def test_keras_run_layer_test_including_its_mixed_precision_check():
+    """Keras's own layer-test harness (``keras.src.testing.TestCase.run_layer_test``, a
+    private API) on ODEBlock: serialisation, shapes, training, and its mixed-precision
+    check, which failed before (the block cast its state, the odefunc kept its policy)."""
+    harness = _Harness()
+    harness.run_layer_test(
+        ODEBlock, init_kwargs={"odefunc": F(), "rtol": 1e-3, "atol": 1e-3},
+        input_shape=(2, 4), expected_output_shape=(2, 4),
+        expected_num_trainable_weights=2, expected_num_non_trainable_weights=2,
+        supports_masking=False, run_mixed_precision_check=True)
