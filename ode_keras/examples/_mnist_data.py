@@ -52,8 +52,14 @@ def load_upscaled_digits(test_fraction=0.2, seed=0):
     Returns:
         ``(x_train, y_train, x_test, y_test)``; images have shape ``[n, 28, 28, 1]``.
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            "The digits fallback of odenet_mnist needs scikit-learn, part of the examples "
+            'extra: pip install -e ".[examples]" (or pip install scikit-learn).',
+            name=error.name) from None
 
     digits = load_digits()
     images = digits.images[..., None].astype(np.float32) / 16.0
