@@ -28,7 +28,13 @@ import tensorflow as tf
 
 from ode_keras import _outputs, _stepping
 
-_Book = collections.namedtuple("_Book", "slots count stride num_steps")
+_Book = collections.namedtuple("_Book", "slots slot_step stride num_steps")
+_Book.__doc__ = """The checkpoints of a solve, as loop variables.
+
+``slots`` holds the states (one buffer per dtype, a row per slot, plus a spare row that
+takes the states off the stride); ``slot_step[i]`` is the step whose state row ``i`` holds,
+or -1 when free. Thinning frees rows rather than moving them, so no step copies the buffers.
+"""
 
 
 def default_num_slots(max_iterations):
@@ -55,13 +61,13 @@ def integrate(stepper, y0, f0, t_out, params, num_slots=None):
     @tf.custom_gradient
     def solve(*inputs):
         y0, f0, t_out = inputs[:num_state], inputs[num_state:2 * num_state], inputs[2 * num_state]
-        ys, t_reached, stats, book, template = _stepping.run_unrecorded(
+        ys, t_reached, stats, book, structure = _stepping.run_unrecorded(
             lambda: _forward(stepper, y0, f0, t_out, num_slots))
         captured.update(t_reached=t_reached, stats=stats)
 
         def grad(*grad_ys, variables=None):
             grad_ys = tuple(tf.zeros_like(y) if g is None else g for y, g in zip(ys, grad_ys))
-            grads = _backward(stepper, template, y0, f0, t_out, params, book, grad_ys)
+            grads = _backward(stepper, structure, y0, f0, t_out, params, book, grad_ys)
             # Variables func reads get their gradients through `params`, given explicitly.
             return grads, [None] * len(variables or ())
 
@@ -80,32 +86,49 @@ def _forward(stepper, y0, f0, t_out, num_slots):
     state, info = stepper.start(plan, y0, f0)
     max_iterations = stepper.max_iterations(plan)
     num_slots = num_slots or default_num_slots(max_iterations)
-    book = _Book(_buffers(num_slots, _leaves(state)), 0, 1, 0)
+    # One slot more than kept: steps off the stride are written there, unconditionally,
+    # which costs less than a conditional write of the buffers every step.
+    layout = _Layout(_leaves(state))
+    book = _Book(layout.buffers(num_slots + 1, _leaves(state)),
+                 -tf.ones([num_slots + 1], tf.int32), 1, 0)
 
     def body(s, book):
-        return stepper.advance(plan, s), _record(book, s)
+        return stepper.advance(plan, s), _record(layout, book, s)
 
     final, book = tf.while_loop(lambda s, _: stepper.keep_going(plan, s), body, (state, book),
                                 maximum_iterations=max_iterations)
     ys, t_reached, stats = stepper.finish(plan, final, y0, info)
     # The first state, for its structure: the backward pass packs leaves into it.
-    return ys, t_reached, stats, book, state._replace(outputs=())
+    return ys, t_reached, stats, book, (state._replace(outputs=()), layout)
 
 
-def _record(book, state):
+def _record(layout, book, state):
     """Keep ``state`` (the state before step ``book.num_steps``) if it falls on the stride."""
-    num_slots = book.slots[0].shape[0]
-    full = tf.equal(book.count, num_slots)
-    on_stride = tf.equal(book.num_steps % book.stride, 0)
-    # Full: drop every other checkpoint and double the stride. num_steps is then
-    # num_slots * stride, a multiple of the new stride, so the state is kept.
-    slots, count, stride = tf.cond(
-        on_stride & full,
-        lambda: (tuple(tf.concat([s[::2], tf.zeros_like(s[num_slots // 2:])], 0)
-                       for s in book.slots), num_slots // 2, 2 * book.stride),
-        lambda: (book.slots, book.count, book.stride))
-    slots = tf.cond(on_stride, lambda: _write(slots, count, _leaves(state)), lambda: slots)
-    return _Book(slots, tf.where(on_stride, count + 1, count), stride, book.num_steps + 1)
+    num_slots, step = _num_slots(book), book.num_steps
+    kept = book.slot_step >= 0
+    # Full: free every other checkpoint and double the stride. The step is then
+    # num_slots * stride, a multiple of the new stride, so its state is kept.
+    thin = tf.reduce_all(kept[:num_slots]) & tf.equal(step % book.stride, 0)
+    stride = tf.where(thin, 2 * book.stride, book.stride)
+    slot_step = tf.where(thin & kept & (book.slot_step % stride != 0), -1, book.slot_step)
+    on_stride = tf.equal(step % stride, 0)
+    free = tf.argmax(tf.cast(slot_step[:num_slots] < 0, tf.int32), output_type=tf.int32)
+    row = tf.where(on_stride, free, num_slots)
+    slots = layout.write(book.slots, row, _leaves(state))
+    slot_step = tf.tensor_scatter_nd_update(slot_step, [[row]],
+                                            [tf.where(on_stride, step, -1)])
+    return _Book(slots, slot_step, stride, step + 1)
+
+
+def _checkpoint_row(book, k):
+    """The row holding the ``k``-th checkpoint, the state before step ``k * stride``."""
+    return tf.argmax(tf.cast(tf.equal(book.slot_step, k * book.stride), tf.int32),
+                     output_type=tf.int32)
+
+
+def _num_slots(book):
+    """The checkpoints a book keeps (its buffers hold one more, the spare)."""
+    return book.slots[0].shape[0] - 1
 
 
 # ---------------------------------------------------------------------------
@@ -115,8 +138,9 @@ def _record(book, state):
 _Adjoint = collections.namedtuple("_Adjoint", "state plan params")
 
 
-def _backward(stepper, template, y0, f0, t_out, params, book, grad_ys):
+def _backward(stepper, structure, y0, f0, t_out, params, book, grad_ys):
     """Gradients for ``(*y0, *f0, t_out, *params)``."""
+    template, layout = structure
     plan = stepper.make_plan(t_out)
     plan_leaves = _float_leaves(plan)
     diff = [v.dtype.is_floating for v in _leaves(template)]
@@ -126,40 +150,53 @@ def _backward(stepper, template, y0, f0, t_out, params, book, grad_ys):
     segment_length = _segment_buffer_length(book, stepper.max_iterations(plan))
     step = _StepVJP(stepper, plan, template, params, grad_ys)
 
+    num_slots = _num_slots(book)
+
     def segment(k, adjoint):
         first = k * book.stride
         length = tf.minimum(book.stride, book.num_steps - first)
-        states = _replay(step, _read(book.slots, k), length, segment_length)
+        checkpoint = layout.read(book.slots, _checkpoint_row(book, k))
+        states = _replay(layout, step, checkpoint, length, segment_length)
 
         def back(j, adjoint):
-            return j - 1, step(_read(states, j), adjoint)
+            return j - 1, step(layout.read(states, j), adjoint)
 
         _, adjoint = tf.while_loop(lambda j, _: j >= 0, back, (length - 1, adjoint),
                                    maximum_iterations=segment_length)
         return k - 1, adjoint
 
-    _, adjoint = tf.while_loop(lambda k, _: k >= 0, segment, (book.count - 1, adjoint),
-                               maximum_iterations=book.slots[0].shape[0])
+    def every_step_kept(k, adjoint):
+        return k - 1, step(layout.read(book.slots, _checkpoint_row(book, k)), adjoint)
+
+    def walk_back(body):
+        count = (book.num_steps + book.stride - 1) // book.stride
+        return tf.while_loop(lambda k, _: k >= 0, body, (count - 1, adjoint),
+                             maximum_iterations=num_slots)[1]
+
+    # While the slots held every step (stride 1, the common case of a short solve), the
+    # states are at hand: one loop, no segments to replay.
+    adjoint = tf.cond(tf.equal(book.stride, 1), lambda: walk_back(every_step_kept),
+                      lambda: walk_back(segment))
     return (*_start_gradients(stepper, y0, f0, t_out, adjoint, diff, grad_ys),
             *adjoint.params)
 
 
 def _segment_buffer_length(book, max_iterations):
     """The longest segment possible: the stride once ``max_iterations`` steps are recorded."""
-    num_slots = book.slots[0].shape[0]
+    num_slots = _num_slots(book)
     stride = 1
     while num_slots * stride < max_iterations:
         stride *= 2
     return stride
 
 
-def _replay(step, checkpoint, length, buffer_length):
+def _replay(layout, step, checkpoint, length, buffer_length):
     """The states before each of the ``length`` steps that follow ``checkpoint``."""
-    states = _write(_buffers(buffer_length, checkpoint), 0, checkpoint)
+    states = layout.write(layout.buffers(buffer_length, checkpoint), 0, checkpoint)
 
     def body(j, leaves, states):
         leaves = _leaves(step.advance(leaves))
-        return j + 1, leaves, _write(states, j, leaves)
+        return j + 1, leaves, layout.write(states, j, leaves)
 
     _, _, states = tf.while_loop(lambda j, *_: j < length, body, (1, checkpoint, states),
                                  maximum_iterations=buffer_length)
@@ -236,20 +273,46 @@ def _float_leaves(plan):
     return [v for v in tf.nest.flatten(plan) if tf.is_tensor(v) and v.dtype.is_floating]
 
 
-def _buffers(length, leaves):
-    """Zeros for ``length`` copies of ``leaves``, whose shapes may be partly unknown.
+class _Layout:
+    """How a state's leaves lie in one flat vector per dtype.
 
-    A Keras model traces its layers with a batch size of None: the buffers take the
-    leaves' dynamic shapes, and keep their static length for the loops that read it.
+    Checkpoints store states as rows of one buffer per dtype: one write per step instead
+    of one per leaf, which matters when a step is only a few microseconds of work.
+    Leaves may have dimensions unknown when tracing (a Keras model's batch of None).
     """
-    return tuple(tf.tile(tf.zeros_like(v)[None], [length] + [1] * v.shape.rank)
-                 for v in leaves)
 
+    def __init__(self, leaves):
+        self.dtypes = list(dict.fromkeys(v.dtype for v in leaves))
+        self.groups = [self.dtypes.index(v.dtype) for v in leaves]
+        self.static_shapes = [v.shape for v in leaves]
+        self.shapes = [v.shape if v.shape.is_fully_defined() else tf.shape(v) for v in leaves]
 
-def _write(buffers, index, leaves):
-    return tuple(tf.tensor_scatter_nd_update(b, [[index]], v[None])
-                 for b, v in zip(buffers, leaves))
+    def pack(self, leaves):
+        """One flat vector per dtype."""
+        return tuple(tf.concat([tf.reshape(v, [-1]) for v, g in zip(leaves, self.groups)
+                                if g == group], 0) for group in range(len(self.dtypes)))
 
+    def unpack(self, vectors):
+        """The leaves back from :meth:`pack`'s vectors."""
+        offsets, leaves = [0] * len(self.dtypes), []
+        for group, shape, static in zip(self.groups, self.shapes, self.static_shapes):
+            size = (static.num_elements() if static.is_fully_defined()
+                    else tf.reduce_prod(shape))
+            leaf = tf.reshape(vectors[group][offsets[group]:offsets[group] + size], shape)
+            leaf.set_shape(static)
+            leaves.append(leaf)
+            offsets[group] += size
+        return tuple(leaves)
 
-def _read(buffers, index):
-    return tuple(b[index] for b in buffers)
+    def buffers(self, length, leaves):
+        """Zero buffers of ``length`` rows for states like ``leaves``."""
+        return tuple(tf.zeros_like(tf.tile(v[None], [length, 1])) for v in self.pack(leaves))
+
+    def write(self, buffers, index, leaves):
+        """``buffers`` with row ``index`` set to ``leaves``."""
+        return tuple(tf.tensor_scatter_nd_update(b, [[index]], v[None])
+                     for b, v in zip(buffers, self.pack(leaves)))
+
+    def read(self, buffers, index):
+        """The leaves stored in row ``index``."""
+        return self.unpack(tuple(b[index] for b in buffers))

@@ -44,13 +44,7 @@ def test_a_block_with_its_own_mixed_policy_over_a_float32_odefunc():
     assert np.isfinite(np.asarray(out, "float32")).all()
 
 
-@pytest.mark.parametrize("gradient", [
-    "adjoint", "backprop",
-    pytest.param("checkpoint", marks=pytest.mark.xfail(
-        strict=True, raises=TypeError,
-        reason="not yet: _adaptive._project (the checkpointed replay) multiplies float32 "
-               "theta by float16 inner products")),
-])
+@pytest.mark.parametrize("gradient", ["adjoint", "backprop", "checkpoint"])
 def test_fit_under_the_global_mixed_float16_policy(mixed_float16, gradient):
     # Before: TypeError: Input 'y' of 'Mul' Op has type float16 that does not match type
     # float32 (dopri5's initial_step in the adjoint backward pass; rk4 too).
