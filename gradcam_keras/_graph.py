@@ -206,6 +206,11 @@ class ForwardPass(GraphRunner):
         """Return ``(layer_output, logits)`` for a batch of model inputs."""
         self._captured = []
         logits = self.run(self._model, inputs)
+        if not self._captured:
+            raise InputError(
+                f"layer {self._chain[-1].name!r} is not computed on the way from the model's "
+                "input to its output (an input layer, or a layer outside that path); pick a "
+                "convolutional layer the model uses (see --list-layers)")
         if len(self._captured) != 1:
             raise InputError(
                 f"layer {self._chain[-1].name!r} is called {len(self._captured)} times in one "

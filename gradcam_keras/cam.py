@@ -19,6 +19,7 @@ import warnings
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src.models.functional import Functional
 
 from gradcam_keras import targets as targets_lib
 from gradcam_keras._graph import ForwardPass, traced_once_per_object
@@ -38,6 +39,11 @@ def check_explainer_arguments(model, score, batch_size):
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
+    if not isinstance(model, (keras.Sequential, Functional)):
+        raise TypeError(f"`model` must be a Sequential or functional keras.Model, got the "
+                        f"subclassed model {type(model).__name__!r}, whose layers have no graph "
+                        "to take a feature map from; rebuild it with keras.Input and functional "
+                        "calls (x = layer(x)), then pass that model")
     if score not in SCORES:
         raise InputError(f"`score` must be one of {SCORES}, got {score!r}")
     check_positive_int(batch_size, "batch_size")
@@ -57,7 +63,12 @@ def check_images(images, model, *, spatial=True):
     Raises:
         InputError: an empty batch, the wrong number of axes or per-image shape, NaN or inf.
     """
-    images = np.asarray(images, dtype=np.float32)
+    try:
+        images = np.asarray(images, dtype=np.float32)
+    except (ValueError, TypeError) as error:
+        raise InputError(f"`images` must be a numeric array [batch, height, width, channels] "
+                         f"(equal-sized images, numbers), got {type(images).__name__} that numpy "
+                         f"cannot turn into float32 ({error})") from None
     if (images.ndim != 4 if spatial else images.ndim < 2) or images.shape[0] == 0:
         raise InputError(f"`images` must be a non-empty, finite batch [batch, height, width, "
                          f"channels], got shape {images.shape}; for one image use images[None]")
@@ -243,6 +254,7 @@ class BaseCAM(Explainer):
         images = self._check_images(images)
         targets = targets_lib.build(class_index, top_k, len(images), self.num_classes)
         result = CAMResult(*self._batched(images, targets), self.layer)
+        self._check_finite(result)
         self._warn_zero_maps(result)
         return result
 
@@ -312,6 +324,18 @@ class BaseCAM(Explainer):
             maps.append(self.combine(activations, grads, weights))
         selected = tf.gather(scores, classes, batch_dims=1)
         return tf.stack(maps, axis=1), classes, selected, logits
+
+    def _check_finite(self, result):
+        """Raise an InputError naming the images whose scores or maps are NaN or infinite."""
+        for what, values in (("scores", result.logits), ("maps", result.maps)):
+            bad = ~np.all(np.isfinite(values.reshape(len(values), -1)), axis=1)
+            if bad.any():
+                raise InputError(
+                    f"model {self.model.name!r} gave NaN or infinite {what} for image(s) "
+                    f"{np.flatnonzero(bad)[:8].tolist()} (layer {self.layer!r}): its weights hold "
+                    "NaN, or its activations overflow (float16?); a map of them would be "
+                    "meaningless, so none is returned: check the weights, the preprocessing, "
+                    "or compute in float32")
 
     def _warn_zero_maps(self, result):
         empty = np.argwhere(result.all_zero)

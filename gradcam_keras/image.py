@@ -100,6 +100,9 @@ def upsample(cam_map, size, order=1):
     cam_map = np.asarray(cam_map, dtype=np.float64)
     if cam_map.ndim != 2:
         raise InputError(f"`cam_map` must be 2-D [h, w], got shape {cam_map.shape}")
+    if 0 in cam_map.shape:
+        raise InputError(f"`cam_map` is empty (shape {cam_map.shape}); a map needs at least one "
+                         "cell: take it from a layer whose feature map is at least 1x1")
     height, width = (int(s) for s in size)
     factors = (height / cam_map.shape[0], width / cam_map.shape[1])
     zoomed = scipy.ndimage.zoom(cam_map, factors, order=order, mode="nearest", grid_mode=True)
@@ -191,7 +194,12 @@ def _read_error(path, error):
     if isinstance(error, UnidentifiedImageError):
         return InputError(f"input file {path!r} is not an image Pillow can read; pass a JPEG, "
                           "PNG, BMP, GIF, TIFF or WebP file")
-    if isinstance(error, (OSError, ValueError, SyntaxError, Image.DecompressionBombError)):
+    if isinstance(error, Image.DecompressionBombError):
+        return InputError(f"input file {path!r} has more pixels than Pillow's decompression-bomb "
+                          f"limit ({2 * Image.MAX_IMAGE_PIXELS:,} pixels, a guard against "
+                          "malicious files) and is not read; if you trust it, downscale it "
+                          "first (in Python: PIL.Image.MAX_IMAGE_PIXELS = None lifts the limit)")
+    if isinstance(error, (OSError, ValueError, SyntaxError)):
         reason = " ".join(str(error).split()) or type(error).__name__
         return InputError(f"input file {path!r} is corrupt or truncated ({reason}); re-export "
                           "or replace it")

@@ -110,9 +110,11 @@ def _is_spatial(shape):
 
 
 def _valid_layers_hint(model):
-    names = [ref.path for ref in conv_layers(model)] or [ref.path for ref in spatial_layers(model)]
+    names = ([ref.path for ref in conv_layers(model) if _is_spatial(output_shape(ref.layer))]
+             or [ref.path for ref in spatial_layers(model)])
     if not names:
-        return "the model has no convolutional layer"
+        return ("the model has no layer with a 2-D feature map [batch, height, width, channels] "
+                "(1-D and 3-D convolutions cannot be explained here)")
     shown = names[-_MAX_LISTED:]
     more = f"... ({len(names) - len(shown)} more), " if len(names) > len(shown) else ""
     return "valid convolutional layers: " + more + ", ".join(shown)
@@ -183,8 +185,8 @@ def default_layer(model):
     if not convs:
         raise InputError(
             f"model {model.name!r} has no convolutional layer, so Grad-CAM has no feature map "
-            "to weight; pass `layer=` naming a layer whose output is [batch, height, width, "
-            "channels]"
+            "to weight; pass `layer=` (--layer on the command line) naming a layer whose output "
+            "is [batch, height, width, channels]"
         )
     chosen = refs[convs[-1]]
     size = _spatial_size(output_shape(chosen.layer))
@@ -204,6 +206,9 @@ def _spatial_size(shape):
 def check_spatial(model, ref):
     """Check that the layer outputs a 4-D feature map; raise an InputError saying why if not."""
     layer = ref.layer
+    if isinstance(layer, keras.layers.InputLayer):
+        raise InputError(f"layer {ref.path!r} is the model's input, not a feature map the model "
+                         f"computes; {_valid_layers_hint(model)}")
     if getattr(layer, "data_format", "channels_last") == "channels_first":
         raise InputError(
             f"layer {ref.path!r} is channels_first; Grad-CAM here expects channels_last feature "

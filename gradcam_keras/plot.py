@@ -15,15 +15,32 @@ from gradcam_keras.image import overlay
 COLUMNS = 5  # panels per row of a grid
 
 
+MAX_OVERLAYS = 24  # overlays drawn in one figure (--top-k 1000 would draw a 96,000 px PNG)
+MAX_SHOWN_SIDE = 1024  # pixels: larger images are drawn downscaled (the maps saved are not)
+
+
+def ordinal(number):
+    """Return ``number`` with its English ordinal suffix.
+
+    Example:
+        >>> [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 112, 523)]
+        ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '112th', '523rd']
+    """
+    number = int(number)
+    if number % 100 in (11, 12, 13):
+        return f"{number}th"
+    return f"{number}{({1: 'st', 2: 'nd', 3: 'rd'}).get(number % 10, 'th')}"
+
+
 def panel_title(class_index, class_name, layer):
-    """The blog's title for an overlay.
+    """The blog's title for an overlay ("242nd dimension"), with the right ordinal.
 
     Example:
         >>> print(panel_title(242, "boxer", "block5_conv4"))
-        242th dimension (boxer)
+        242nd dimension (boxer)
         w.r.t layer block5_conv4
     """
-    return f"{class_index}th dimension ({class_name})\nw.r.t layer {layer}"
+    return f"{ordinal(class_index)} dimension ({class_name})\nw.r.t layer {layer}"
 
 
 def figure(image, heatmaps, titles, alpha=0.5, *, heading=None, columns=COLUMNS):

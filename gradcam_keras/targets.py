@@ -26,6 +26,7 @@ def build(class_index, top_k, batch, num_classes):
     Raises:
         InputError: out-of-range classes, wrong lengths, both or bad ``top_k``.
     """
+    class_index, top_k = _plain(class_index), _plain(top_k)
     if top_k is not None:
         if class_index is not None:
             raise InputError("pass either `class_index` or `top_k`, not both")
@@ -39,6 +40,15 @@ def build(class_index, top_k, batch, num_classes):
         return np.full((batch, 1), _checked(class_index, num_classes), dtype=np.int32)
     rows = _as_rows(class_index, batch)
     return np.array([[_checked(c, num_classes) for c in row] for row in rows], dtype=np.int32)
+
+
+def _plain(value):
+    """A tensor or 0-d array as numpy / a Python scalar, so it is checked like a list or int."""
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        value = value.numpy()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    return value
 
 
 def _as_rows(class_index, batch):

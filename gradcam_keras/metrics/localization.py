@@ -34,6 +34,8 @@ def map_box(heatmap, threshold=0.15):
     heatmap = np.asarray(heatmap, dtype=np.float64)
     if heatmap.ndim != 2:
         raise InputError(f"`heatmap` must be 2-D [H, W], got shape {heatmap.shape}")
+    check_finite_maps(heatmap, "heatmap")
+    check_threshold(threshold)
     peak = heatmap.max()
     if not peak > 0:
         return None
@@ -133,6 +135,7 @@ def pointing_game(maps, boxes=None, *, masks=None, tolerance=0.0, per_image=Fals
         1.0
     """
     regions = _regions(maps, boxes, masks)
+    check_finite_maps(maps)
     if not tolerance >= 0:
         raise InputError(f"`tolerance` must be >= 0 pixels, got {tolerance}")
     hits = []
@@ -165,12 +168,31 @@ def _regions(maps, boxes, masks):
     return regions
 
 
+def check_threshold(threshold):
+    """Raise an InputError unless ``threshold`` is a fraction of the maximum, in (0, 1]."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or not (
+            0 < threshold <= 1):
+        raise InputError(f"`threshold` must be a fraction of each map's maximum, in (0, 1] "
+                         f"(the paper's 0.15), got {threshold!r}")
+
+
+def check_finite_maps(maps, name="maps"):
+    """Raise an InputError when ``maps`` hold NaN or infinity (a model that overflowed)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if not np.all(np.isfinite(maps)):
+        bad = int(np.size(maps) - np.count_nonzero(np.isfinite(maps)))
+        raise InputError(f"`{name}` hold {bad} NaN or infinite value(s); a map computed from a "
+                         "model with NaN weights or overflowing activations means nothing: fix "
+                         "the model (or compute in float32) and compute the maps again")
+
+
 def _check_maps_and_boxes(maps, boxes):
     maps = np.asarray(maps, dtype=np.float64)
     boxes = np.asarray(boxes)
     if maps.ndim != 3 or not len(maps):
         raise InputError(f"`maps` must be [n, H, W] maps at the image's resolution, got shape "
                          f"{maps.shape}; for one map use maps[None]")
+    check_finite_maps(maps)
     if boxes.shape != (len(maps), 4) or not np.issubdtype(boxes.dtype, np.integer):
         raise InputError(f"`boxes` must be [n, 4] ints (x0, y0, x1, y1), one per map "
                          f"({len(maps)}), got shape {boxes.shape} and dtype {boxes.dtype}")
