@@ -15,6 +15,7 @@ import importlib.resources
 import json
 import math
 import os
+import re
 import socket
 
 import keras
@@ -22,6 +23,7 @@ import numpy as np
 
 from gradcam_keras.errors import InputError
 from gradcam_keras.layer_paths import conv_layers, output_shape
+from gradcam_keras.names import load_class_names
 from gradcam_keras.preprocessing import Normalization, has_input_normalization, parse_preprocessing
 
 # name: (constructor in keras.applications, preprocessing mode, input size, ImageNet weights file)
@@ -218,6 +220,14 @@ def _load_file(path):
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as error:
+        missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(error))
+        if missing:
+            raise InputError(f"cannot load model file {path!r}: it uses the custom object "
+                             f"{missing.group(1)!r}, which is not registered here (Could not "
+                             f"locate class {missing.group(1)!r}); decorate its class with "
+                             "@keras.saving.register_keras_serializable(), or load the model in "
+                             "Python with custom_objects= and use the library: "
+                             "GradCAM(model)") from error
         raise InputError(f"cannot load model file {path!r} ({_first_line(error)}); pass a "
                          "model saved with model.save('name.keras')") from error
 
@@ -256,34 +266,6 @@ def imagenet_class_names():
     """Return the 1000 ImageNet class names in Keras's order (``[242] == "boxer"``)."""
     index = imagenet_class_index()
     return [index[str(i)][1] for i in range(len(index))]
-
-
-def load_class_names(path):
-    """Read class names from a file: a JSON list, a Keras-style index, or one name per line.
-
-    Raises:
-        InputError: the file is missing or cannot be parsed.
-    """
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as error:
-        raise InputError(f"cannot read class names file {path!r} ({error.strerror}); "
-                         "check the path") from error
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return [line.strip() for line in text.splitlines() if line.strip()]
-    if isinstance(data, list):
-        return [str(name) for name in data]
-    if isinstance(data, dict) and all(k.isdigit() for k in data):
-        return [_label(data[str(i)]) for i in range(len(data))]
-    raise InputError(f"class names file {path!r} must hold a JSON list, a Keras-style index "
-                     "{\"0\": [id, name], ...}, or one name per line")
-
-
-def _label(entry):
-    return str(entry[-1]) if isinstance(entry, list) else str(entry)
 
 
 def class_names_for(num_classes, path=None):
@@ -329,7 +311,8 @@ def conv_param_count(layer, in_channels=None):
         >>> conv_param_count(keras.layers.Conv2D(10, 5), in_channels=3)
         (760, '5*5*10*3 + 10')
     """
-    C = int(in_channels if in_channels is not None else layer.input.shape[-1])
+    axis = 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
+    C = int(in_channels if in_channels is not None else layer.input.shape[axis])
     K = tuple(layer.kernel_size)
     ks = "*".join(str(k) for k in K)
     bias = bool(layer.use_bias)

@@ -33,13 +33,27 @@ def _int_at_least(text, low, what):
     return value
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit status 2), no usage dump."""
+
+    def error(self, message):
+        """Print ``PROG: error: message; see --help`` as one line and exit with status 2."""
+        line = " ".join(f"{message}; see {self.prog} --help".split())
+        self.exit(2, f"{self.prog}: error: {line}\n")
+
+
+EXIT_STATUSES = ("exit status: 0 done; 2 a mistake in the arguments or inputs (one line on "
+                 "stderr), also when\n  unreadable files of a directory were skipped; 1 any other "
+                 "failure; 130 interrupted;\n  128+N killed by signal N (SIGTERM 143, SIGHUP 129)")
+
+
 def build_parser():
     """Return the argument parser of the ``gradcam-keras`` command.
 
     Returns:
         argparse.ArgumentParser.
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Grad-CAM heatmaps for Keras image classifiers (Selvaraju et al. 2017).\n"
                     "Writes, per image, the original beside the jet overlay of the map.",
@@ -47,7 +61,7 @@ def build_parser():
                "  gradcam-keras --demo-shapes --seed 3\n"
                "  gradcam-keras --input cat.jpg --layer block5_conv4\n"
                "  gradcam-keras --input photos/ --top-k 3 --output maps/ --save-npy --json\n"
-               "  gradcam-keras --model resnet50 --list-layers",
+               "  gradcam-keras --model resnet50 --list-layers\n\n" + EXIT_STATUSES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_input_arguments(parser.add_argument_group("what to explain"))
     _add_model_arguments(parser.add_argument_group("model"))
@@ -58,7 +72,9 @@ def build_parser():
 
 def _add_input_arguments(group):
     group.add_argument("--input", nargs="+", metavar="PATH",
-                       help="image files or directories of images")
+                       help="image files or directories of images (a directory: its image "
+                            "files by suffix, not recursively; hidden files, named .*, are "
+                            "skipped; one that cannot be read is skipped and reported, exit 2)")
     demos = group.add_mutually_exclusive_group()
     demos.add_argument("--demo", action="store_true",
                        help="a real ImageNet network offline: EfficientNet-Lite0 (needs the "
@@ -67,7 +83,7 @@ def _add_input_arguments(group):
     demos.add_argument("--demo-shapes", action="store_true",
                        help="use the bundled shapes CNN (no extra, no download); without "
                             "--input, explain a freshly generated shapes image")
-    group.add_argument("--seed", type=int, default=0,
+    group.add_argument("--seed", type=non_negative_int, default=0,
                        help="seed of the --demo-shapes image (default 0)")
 
 

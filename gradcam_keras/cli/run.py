@@ -7,6 +7,7 @@ raw maps; one record per image describes it (the ``images`` of the ``--json`` re
 the README's ``--json`` section).
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -27,7 +28,7 @@ from gradcam_keras.models import (
     top_predictions,
 )
 from gradcam_keras.names import ALL, DEFAULT_METHOD, METHOD_NAMES, display_name
-from gradcam_keras.plot import figure, panel_title
+from gradcam_keras.plot import MAX_OVERLAYS, MAX_SHOWN_SIDE, figure, ordinal, panel_title
 
 DEFAULT_MODEL = "vgg19"
 
@@ -43,8 +44,18 @@ def load(args):
     weights = None if args.list_layers and args.weights == "imagenet" else args.weights
     spec = REAL_MODEL if args.demo else args.model or DEFAULT_MODEL
     loaded = load_model(spec, weights, args.preprocess)
+    if not args.list_layers:
+        _check_channels(loaded)
     num_classes = int(loaded.model.outputs[0].shape[-1])
     return loaded, class_names_for(num_classes, args.labels), None
+
+
+def _check_channels(loaded):
+    shape = loaded.model.inputs[0].shape
+    if len(shape) == 4 and shape[-1] not in (1, 3, None):
+        raise InputError(f"model {loaded.name} takes images of {shape[-1]} channels; this tool "
+                         "reads image files as RGB (3 channels) or grayscale (1), so it cannot "
+                         "feed this model; use the library with your own arrays")
 
 
 def _load_demo(args):
@@ -74,13 +85,13 @@ def build_cams(method, model, layer, *, score="logits", batch_size=8):
 
 
 def explain_arguments(args, loaded, class_names, default_layer, sources, figure_paths,
-                      progress):
+                      progress, skipped=None, notes=None):
     """Build the CAM(s) the arguments ask for and run ``explain``; return its records."""
     cams = build_cams(args.method, loaded.model, args.layer or default_layer, score=args.score,
                       batch_size=args.batch_size)
     return explain(sources, loaded, cams, class_names, figure_paths=figure_paths,
                    class_index=args.class_index, top_k=args.top_k, save_npy=args.save_npy,
-                   alpha=args.alpha, progress=progress)
+                   alpha=args.alpha, progress=progress, skipped=skipped, notes=notes)
 
 
 def model_inputs(originals, loaded):
@@ -97,7 +108,7 @@ def model_inputs(originals, loaded):
 
 
 def explain(sources, loaded, cams, class_names, *, figure_paths, class_index=None, top_k=None,
-            save_npy=False, alpha=0.5, progress=None):
+            save_npy=False, alpha=0.5, progress=None, skipped=None, notes=None):
     """Explain each source with every CAM in ``cams``; write figures; return one record each.
 
     Args:
@@ -111,29 +122,54 @@ def explain(sources, loaded, cams, class_names, *, figure_paths, class_index=Non
         save_npy: also write the maps drawn (before normalisation): ``.npy`` ``[targets, h,
             w]`` for one method, ``.npz`` with one array per method for several.
         alpha: heatmap weight in the overlay.
-        progress: an ``inputs.ProgressBar`` or None.
+        progress: a ``progress.ProgressBar`` or None.
+        skipped: None (an image that cannot be read stops the run), or a list: such images
+            are skipped and their error messages appended.
+        notes: None, or a list the remarks about the figures are appended to (what was
+            bounded: panels per figure, pixels per panel).
 
     Returns:
         list of dicts, one per source (see the README's ``--json`` section).
     """
-    records = []
+    records, notes = [], notes if notes is not None else []
     batch_size = cams[0][1].batch_size
     for start in range(0, len(sources), batch_size):
-        batch = sources[start:start + batch_size]
-        originals = [source.load() for source in batch]
+        count = len(sources[start:start + batch_size])
+        batch, paths, originals = _load_batch(sources[start:start + batch_size],
+                                              figure_paths[start:start + batch_size], skipped)
+        if not batch:
+            if progress is not None:
+                progress.advance(count)
+            continue
         inputs = model_inputs(originals, loaded)
         classes = None if class_index is None else [list(class_index)] * len(batch)
-        result, maps = _compute(cams, inputs, classes, None if classes else top_k)
+        result, maps = _compute(cams, inputs, classes, None if classes else top_k, progress)
         for i, (source, original) in enumerate(zip(batch, originals, strict=True)):
             record = _write_one(source, original, result, {n: m[i] for n, m in maps.items()},
-                                i, figure_paths[start + i], class_names, save_npy, alpha)
+                                i, paths[i], class_names, save_npy, alpha, notes)
             records.append({**record, "preprocess": loaded.preprocessing})
-            if progress is not None:
-                progress.advance()
+        if progress is not None:
+            progress.advance(count)
     return records
 
 
-def _compute(cams, inputs, classes, top_k):
+def _load_batch(sources, paths, skipped):
+    """Load the batch's images; with a ``skipped`` list, one that cannot be read is left out."""
+    kept, kept_paths, originals = [], [], []
+    for source, path in zip(sources, paths, strict=True):
+        try:
+            originals.append(source.load())
+        except InputError as error:
+            if skipped is None:
+                raise
+            skipped.append(str(error))
+            continue
+        kept.append(source)
+        kept_paths.append(path)
+    return kept, kept_paths, originals
+
+
+def _compute(cams, inputs, classes, top_k, progress=None):
     """Return the first CAM's ``CAMResult`` and ``{name: [batch, targets, h, w] maps}``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ZeroMapWarning)  # reported in the records instead
@@ -142,6 +178,8 @@ def _compute(cams, inputs, classes, top_k):
         chosen = result.class_index.tolist()  # every method explains the same classes
         maps = {first: shown}
         for name, other in others:
+            if progress is not None:
+                progress.advance(0, stage=f"{display_name(name)} next")
             maps[name] = other.shown_maps(inputs, chosen)[1]
     return result, maps
 
@@ -150,7 +188,7 @@ def _titles(maps, panels, result, i, class_names):
     """Panel titles and the figure's heading: methods side by side, or classes of one method."""
     if len(maps) > 1:
         c = int(result.class_index[i, 0])
-        heading = f"{c}th dimension ({class_names[c]}) w.r.t layer {result.layer}"
+        heading = f"{ordinal(c)} dimension ({class_names[c]}) w.r.t layer {result.layer}"
         return [display_name(name) for name, _ in panels], heading
     titles = []
     for name, t in panels:
@@ -161,12 +199,17 @@ def _titles(maps, panels, result, i, class_names):
     return titles, None
 
 
-def _write_one(source, original, result, maps, i, path, class_names, save_npy, alpha):
+def _write_one(source, original, result, maps, i, path, class_names, save_npy, alpha, notes):
     size = original.shape[:2]
     panels = [(name, t) for name in maps for t in range(maps[name].shape[0])]
-    heatmaps = [normalize(upsample(maps[name][t], size)) for name, t in panels]
-    titles, heading = _titles(maps, panels, result, i, class_names)
-    fig = figure(original, heatmaps, titles, alpha, heading=heading)
+    shown, drawn = _bounded(original, panels, notes)
+    heatmaps = [normalize(upsample(maps[name][t], shown.shape[:2])) for name, t in drawn]
+    titles, heading = _titles(maps, drawn, result, i, class_names)
+    if len(drawn) < len(panels):
+        heading = (heading + "\n" if heading else "") + (
+            f"the first {len(drawn)} of {len(panels)} maps")
+    fig = figure(shown, heatmaps, titles, alpha, heading=heading)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)  # made by the first write only
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, bbox_inches="tight"))
     targets = [{
         "method": name, "class_index": int(result.class_index[i, t]),
@@ -180,6 +223,28 @@ def _write_one(source, original, result, maps, i, path, class_names, save_npy, a
         "predictions": top_predictions(result.logits[i], class_names, k=5),
         "targets": targets,
     }
+
+
+def _bounded(original, panels, notes):
+    """The image as drawn (long side at most ``MAX_SHOWN_SIDE``) and the panels drawn."""
+    shown, drawn = original, panels[:MAX_OVERLAYS]
+    height, width = original.shape[:2]
+    if max(height, width) > MAX_SHOWN_SIDE:
+        scale = MAX_SHOWN_SIDE / max(height, width)
+        shown = resize(original, (max(1, round(height * scale)), max(1, round(width * scale))))
+        _note_once(notes, f"images larger than {MAX_SHOWN_SIDE} px are drawn downscaled to "
+                          f"{MAX_SHOWN_SIDE} px on their long side; the maps saved by "
+                          "--save-npy and the JSON report are not changed")
+    if len(drawn) < len(panels):
+        _note_once(notes, f"a figure draws at most {MAX_OVERLAYS} maps; {len(panels)} were "
+                          f"asked for, so each figure shows the first {MAX_OVERLAYS} (--save-npy "
+                          "keeps them all)")
+    return shown, drawn
+
+
+def _note_once(notes, note):
+    if note not in notes:
+        notes.append(note)
 
 
 def _save_maps(path, maps):

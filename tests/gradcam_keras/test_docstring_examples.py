@@ -6,9 +6,11 @@ sub-model ``backbone``) and ``photo_path`` (a 40x60 photo on disk). The metrics'
 the bundled demo model with ``batch`` (8 fresh shapes images), their ``images`` and ``maps``.
 """
 
+import contextlib
 import doctest
 import importlib
 import pkgutil
+import warnings
 
 import keras
 import numpy as np
@@ -23,6 +25,8 @@ MODULES = sorted(
     info.name for info in pkgutil.walk_packages(gradcam_keras.__path__, "gradcam_keras.")
     if not info.name.endswith("__main__"))
 ON_THE_DEMO_MODEL = ("gradcam_keras.metrics.faithfulness", "gradcam_keras.metrics.localization")
+# Examples that show a zero map on purpose: the warning is asserted, not printed.
+ZERO_MAPS = ("gradcam_keras.methods.gradient",)
 
 
 def _small_model_names(tmp_path):
@@ -63,8 +67,15 @@ def test_docstring_examples_run(module_name, tmp_path):
     names = (_demo_model_names() if module_name in ON_THE_DEMO_MODEL
              else _small_model_names(tmp_path))
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for test in tests:
-        test.globs.update({"np": np, "tf": tf, "keras": keras, **names})
-        runner.run(test)
+    from gradcam_keras.errors import ZeroMapWarning
+
+    expected = (pytest.warns(ZeroMapWarning) if module_name in ZERO_MAPS
+                else contextlib.nullcontext())
+    with expected, warnings.catch_warnings():
+        if module_name not in ZERO_MAPS:  # an example that warns fails (doctest catches it)
+            warnings.simplefilter("error", ZeroMapWarning)
+        for test in tests:
+            test.globs.update({"np": np, "tf": tf, "keras": keras, **names})
+            runner.run(test)
     failed, attempted = runner.summarize(verbose=False)
     assert attempted > 0 and failed == 0, f"{failed} example(s) of {module_name} failed"

@@ -81,7 +81,7 @@ def test_figure_draws_the_image_then_each_overlay_under_its_title():
     heat = np.linspace(0.0, 1.0, 30 * 40).reshape(30, 40)
     fig = figure(image, heat, panel_title(242, "boxer", "block5_conv4"))
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["Original image", "242th dimension (boxer)\nw.r.t layer block5_conv4"]
+    assert titles == ["Original image", "242nd dimension (boxer)\nw.r.t layer block5_conv4"]
     np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), image)
     np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), overlay(image, heat))
     grid = figure(image, [heat] * 6, list("abcdef"), heading="six maps", columns=3)
