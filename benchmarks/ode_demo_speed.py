@@ -35,13 +35,16 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One thread for XLA (TensorFlow's and JAX's alike), before either compiles anything.
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _spiral  # noqa: E402
-import _spiral_diffrax  # noqa: E402  (first: it sets XLA_FLAGS before jax is imported)
+import _spiral_diffrax  # noqa: E402
 import _spiral_floor  # noqa: E402
 import _spiral_runners as runners  # noqa: E402
 from _spiral_report import report  # noqa: E402
