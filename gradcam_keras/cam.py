@@ -19,10 +19,9 @@ import warnings
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.models.functional import Functional
 
 from gradcam_keras import targets as targets_lib
-from gradcam_keras._graph import ForwardPass, traced_once_per_object
+from gradcam_keras._graph import ForwardPass, can_rerun, traced_once_per_object
 from gradcam_keras.errors import InputError, ZeroMapWarning, check_positive_int
 from gradcam_keras.layer_paths import check_spatial, default_layer, resolve_layer
 from gradcam_keras.names import SCORES
@@ -39,7 +38,7 @@ def check_explainer_arguments(model, score, batch_size):
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
-    if not isinstance(model, (keras.Sequential, Functional)):
+    if not can_rerun(model):
         raise TypeError(f"`model` must be a Sequential or functional keras.Model, got the "
                         f"subclassed model {type(model).__name__!r}, whose layers have no graph "
                         "to take a feature map from; rebuild it with keras.Input and functional "

@@ -21,6 +21,7 @@ import socket
 import keras
 import numpy as np
 
+from gradcam_keras._graph import can_rerun
 from gradcam_keras.errors import InputError
 from gradcam_keras.layer_paths import conv_layers, output_shape
 from gradcam_keras.names import load_class_names
@@ -218,7 +219,7 @@ def _socket_timeout(seconds):
 
 def _load_file(path):
     try:
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     except Exception as error:
         missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(error))
         if missing:
@@ -230,6 +231,12 @@ def _load_file(path):
                              "GradCAM(model)") from error
         raise InputError(f"cannot load model file {path!r} ({_first_line(error)}); pass a "
                          "model saved with model.save('name.keras')") from error
+    if not can_rerun(model):
+        raise InputError(f"model file {path!r} holds the subclassed model "
+                         f"{type(model).__name__!r}, whose layers have no graph to take a "
+                         "feature map from; rebuild it with keras.Input and functional calls "
+                         "(x = layer(x)), save that model and pass it")
+    return model
 
 
 def _check_weights_file(weights):

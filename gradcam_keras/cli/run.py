@@ -80,8 +80,11 @@ def _load_demo(args):
 def build_cams(method, model, layer, *, score="logits", batch_size=8):
     """Return ``[(name, cam), ...]`` for ``--method`` (every method, in order, for ``all``)."""
     names = METHOD_NAMES if method == ALL else (method,)
-    return [(name, get_method(name)(model, layer, score=score, batch_size=batch_size))
-            for name in names]
+    try:
+        return [(name, get_method(name)(model, layer, score=score, batch_size=batch_size))
+                for name in names]
+    except TypeError as error:  # the library's TypeErrors name what the user passed
+        raise InputError(str(error)) from error
 
 
 def explain_arguments(args, loaded, class_names, default_layer, sources, figure_paths,

@@ -31,8 +31,8 @@ def pytest_collection_modifyitems(items):
     here = pathlib.Path(__file__).parent
     for item in items:
         if here in pathlib.Path(item.path).parents:
-            item.add_marker(pytest.mark.filterwarnings(
-                "error::gradcam_keras.errors.ZeroMapWarning"))
+            item.add_marker(pytest.mark.filterwarnings(  # a test's own filter comes first
+                "error::gradcam_keras.errors.ZeroMapWarning"), append=False)
 
 
 @pytest.fixture

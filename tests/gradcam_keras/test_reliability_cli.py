@@ -188,6 +188,6 @@ def test_big_figures_are_bounded_and_say_so(tmp_path):
     assert len(record["targets"]) == 26 and record["image_shape"] == [1100, 1040]
     assert np.load(tmp_path / record["npy"]).shape == (26, 30, 30)
     with Image.open(tmp_path / record["figure"]) as fig:
-        assert fig.width <= 2200 and fig.height <= 2000, fig.size
+        assert fig.width <= 2100 and fig.height <= 2700, fig.size  # 5 rows of 5; 26 maps: 6
     assert "a figure draws at most 24 maps; 26 were asked for" in err
     assert "drawn downscaled to 1024 px" in err

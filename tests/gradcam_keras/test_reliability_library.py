@@ -41,6 +41,17 @@ class Doubling(layers.Layer):
         return 2 * x
 
 
+@keras.saving.register_keras_serializable(package="issue12")
+class Subclassed(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv, self.pool, self.head = (layers.Conv2D(4, 3), layers.GlobalAveragePooling2D(),
+                                           layers.Dense(3))
+
+    def call(self, x):
+        return self.head(self.pool(self.conv(x)))
+
+
 def test_model_messages_say_what_is_wrong(tmp_path, run_cli, photo, small_sequential):
     # 12: each used to mislead (a "shared layer", "pass `layer=`", refusing c1 while listing
     # it, "resize them first", a message cut before the missing class).
@@ -64,6 +75,10 @@ def test_model_messages_say_what_is_wrong(tmp_path, run_cli, photo, small_sequen
     custom = _save(tmp_path, "custom.keras", keras.Sequential([
         keras.Input((8, 8, 3)), Doubling(), layers.Conv2D(2, 3), layers.Flatten(),
         layers.Dense(3)]))
+    net = Subclassed()
+    net(np.zeros((1, 8, 8, 3), np.float32))
+    _one_line(run_cli, "--model", _save(tmp_path, "net.keras", net), "--input", good,
+              match="subclassed model 'Subclassed'")  # 11: a library TypeError is exit 2 too
     keras.saving.get_custom_objects().pop("issue12>Doubling")
     try:
         _one_line(run_cli, "--model", custom, "--input", good,
