@@ -30,8 +30,8 @@ class ODEBlock(keras.layers.Layer):
     always 0 unless ``gradient="adjoint"``). Under a ``tf.distribute`` strategy each
     replica counts its own solves and the counts read as the sum over
     replicas; divide by ``strategy.num_replicas_in_sync`` for a per-replica
-    figure. The counts are non-trainable weights, so they are saved with the
-    model.
+    figure. The counts are exact non-trainable int64 weights, so they are saved
+    with the model.
 
     Args:
         odefunc: A ``keras.layers.Layer`` or subclassed ``keras.Model`` whose
@@ -140,11 +140,11 @@ class ODEBlock(keras.layers.Layer):
         # Metrics' recipe for tf.distribute: each replica adds to its own copy
         # (no cross-replica traffic inside the train step, nor inside the
         # gradient function), and reading outside the step sums the copies.
-        # float64 counts whole numbers exactly up to 2**53 and, unlike ints,
-        # survives the split a cross-replica assignment makes across replicas.
+        # int64: exact counts, and no floating weight for mixed precision to
+        # expect in float32.
         with keras.name_scope(self.name, caller=self):
-            return keras.Variable(0.0, dtype="float64", trainable=False, autocast=False,
-                                  aggregation="sum", synchronization="on_read", name=name)
+            return _Count(0, dtype="int64", trainable=False, autocast=False,
+                          aggregation="sum", synchronization="on_read", name=name)
 
     @property
     def t(self):
@@ -164,17 +164,17 @@ class ODEBlock(keras.layers.Layer):
     @property
     def nfe_forward(self):
         """Function evaluations of the forward solves so far (NFE-F), a Python int."""
-        return int(round(float(self._nfe_forward.numpy())))
+        return int(self._nfe_forward.numpy())
 
     @property
     def nfe_backward(self):
         """Evaluations of the adjoint dynamics in backward solves so far (NFE-B), a Python int."""
-        return int(round(float(self._nfe_backward.numpy())))
+        return int(self._nfe_backward.numpy())
 
     def reset_nfe(self):
         """Set both evaluation counts back to zero."""
-        self._nfe_forward.assign(0.0)
-        self._nfe_backward.assign(0.0)
+        self._nfe_forward.assign(0)
+        self._nfe_backward.assign(0)
 
     def build(self, input_shape):
         """Builds ``odefunc`` for states of ``input_shape`` and checks what it returns."""
@@ -275,6 +275,27 @@ class ODEBlock(keras.layers.Layer):
         config = dict(config)
         config["odefunc"] = keras.saving.deserialize_keras_object(config["odefunc"])
         return cls(**config)
+
+
+class _Count(keras.Variable):
+    """An int64 count whose copies, one per replica under tf.distribute, add up.
+
+    Assigning a total outside the replicas (loading a saved model, ``set_weights``,
+    a reset) would give every copy ``total / replicas``, truncated for an int: the
+    total is shared out exactly instead, the remainder going to the first copies.
+    """
+
+    def assign(self, value):
+        copies = self.value
+        replica = tf.distribute.get_replica_context()  # None in a strategy's scope
+        if not isinstance(copies, tf.distribute.DistributedValues) or (
+                replica is not None and replica.strategy is copies.distribute_strategy):
+            return super().assign(value)  # one variable, or one replica's own copy
+        total = tf.cast(value, tf.int64)
+        share, remainder = total // len(copies.values), total % len(copies.values)
+        for index, copy in enumerate(copies.values):
+            copy.assign(share + tf.cast(remainder > index, tf.int64))
+        return total
 
 
 def _has_single_shape_build(layer):

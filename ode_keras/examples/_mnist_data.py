@@ -12,7 +12,7 @@ import socket
 import numpy as np
 import tensorflow as tf
 
-DATASETS = ("auto", "mnist", "digits")
+from ode_keras.examples._cli import DATASETS
 
 
 def load_mnist(timeout=10.0):

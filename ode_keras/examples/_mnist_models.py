@@ -17,8 +17,7 @@ import keras
 import tensorflow as tf
 
 from ode_keras import ODEBlock
-
-NETWORKS = ("odenet", "rknet", "resnet")
+from ode_keras.examples._cli import NETWORKS
 
 
 def group_norm(channels=64):

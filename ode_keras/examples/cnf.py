@@ -23,24 +23,16 @@ Differences from the original, on purpose:
 - The final negative log-likelihood is also measured on a fresh batch of 4,096 points, and the
   figures are PNGs (target, samples, density; samples at five times) rather than a GIF.
 """
+# ruff: noqa: E402 (TensorFlow is imported after the command line is parsed)
 
 import argparse
-import time
 
-import keras
-import numpy as np
-import tensorflow as tf
-
-from ode_keras import odeint, odeint_adjoint
-from ode_keras.examples._common import RunningAverage, count_parameters, pyplot, save_figure
-
-T0, T1 = 0.0, 10.0
-BASE_VARIANCE = 0.1
+from ode_keras.examples import _cli
 
 
 def build_parser():
     """Returns the command line parser of the CNF experiment."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _cli.new_parser("cnf", __doc__)
     parser.add_argument("--niters", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--num_samples", type=int, default=512)
@@ -53,6 +45,21 @@ def build_parser():
     parser.add_argument("--viz", metavar="DIR", default=None, help="write the figures to DIR")
     parser.add_argument("--seed", type=int, default=0)
     return parser
+
+
+_cli.parse_early(__name__, build_parser)  # --help exits here, before TensorFlow
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ode_keras import odeint, odeint_adjoint
+from ode_keras.examples._common import RunningAverage, count_parameters, pyplot, save_figure
+
+T0, T1 = 0.0, 10.0
+BASE_VARIANCE = 0.1
 
 
 def make_circles(rng, n, noise=0.06, factor=0.5):

@@ -21,24 +21,15 @@ Differences from the original, on purpose:
   same cell as the original's ``i2h`` layer.
 - The running ELBO is printed every ``--print_freq`` iterations rather than at every one.
 """
+# ruff: noqa: E402 (TensorFlow is imported after the command line is parsed)
 
-import argparse
-import time
 
-import keras
-import numpy as np
-import tensorflow as tf
-
-from ode_keras import odeint, odeint_adjoint
-from ode_keras.examples._common import RunningAverage, count_parameters, pyplot, save_figure
-from ode_keras.examples._spirals import generate_spiral2d
-
-NOISE_STD = 0.3
+from ode_keras.examples import _cli
 
 
 def build_parser():
     """Returns the command line parser of the latent ODE experiment."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _cli.new_parser("latent_ode", __doc__)
     parser.add_argument("--niters", type=int, default=2000)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--nspiral", type=int, default=1000)
@@ -50,6 +41,21 @@ def build_parser():
     parser.add_argument("--viz", metavar="DIR", default=None, help="write the figures to DIR")
     parser.add_argument("--seed", type=int, default=0)
     return parser
+
+
+_cli.parse_early(__name__, build_parser)  # --help exits here, before TensorFlow
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ode_keras import odeint, odeint_adjoint
+from ode_keras.examples._common import RunningAverage, count_parameters, pyplot, save_figure
+from ode_keras.examples._spirals import generate_spiral2d
+
+NOISE_STD = 0.3
 
 
 class LatentODEFunc(keras.layers.Layer):

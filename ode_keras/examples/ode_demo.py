@@ -24,26 +24,16 @@ Differences from the original, on purpose:
   next (seeds 0-4), in torchdiffeq as here, so where a run stops says little; the decay lets
   it settle.
 """
+# ruff: noqa: E402 (TensorFlow is imported after the command line is parsed)
 
-import argparse
-import time
 
-import keras
-import numpy as np
-import tensorflow as tf
-
-from ode_keras import SOLVERS, odeint, odeint_adjoint
-from ode_keras.examples._common import RunningAverage, pyplot, save_figure
-
-TRUE_A = ((-0.1, 2.0), (-2.0, -0.1))
-TRUE_Y0 = ((2.0, 0.0),)
-T_END = 25.0
+from ode_keras.examples import _cli
 
 
 def build_parser():
     """Returns the command line parser of the spiral demo."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--method", choices=sorted(SOLVERS), default="dopri5")
+    parser = _cli.new_parser("ode_demo", __doc__)
+    parser.add_argument("--method", choices=_cli.METHODS, default="dopri5")
     parser.add_argument("--step_size", type=float, default=None,
                         help="step size, needed by the fixed-step methods (euler, rk4, ...)")
     parser.add_argument("--data_size", type=int, default=1000)
@@ -60,6 +50,22 @@ def build_parser():
     parser.add_argument("--viz", metavar="DIR", default=None, help="write the figures to DIR")
     parser.add_argument("--seed", type=int, default=0)
     return parser
+
+
+_cli.parse_early(__name__, build_parser)  # --help exits here, before TensorFlow
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ode_keras import odeint, odeint_adjoint
+from ode_keras.examples._common import RunningAverage, pyplot, save_figure
+
+TRUE_A = ((-0.1, 2.0), (-2.0, -0.1))
+TRUE_Y0 = ((2.0, 0.0),)
+T_END = 25.0
 
 
 def true_dynamics(t, y):
@@ -120,14 +126,19 @@ def learning_rate(args):
     return keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=max(args.niters, 1))
 
 
+def batch_loss(func, solve, solver_kwargs, batch_y0, batch_t, batch_y):
+    """The L1 loss of ``func`` on a batch from ``get_batch``, as a scalar tensor."""
+    pred_y = solve(func, batch_y0, batch_t, **solver_kwargs)
+    return tf.reduce_mean(tf.abs(pred_y - batch_y))
+
+
 def make_train_step(func, optimizer, solve, solver_kwargs):
     """Returns a graph-mode training step ``(y0, t, y) -> L1 loss`` that updates ``func``."""
 
     @tf.function(reduce_retracing=True)
     def train_step(batch_y0, batch_t, batch_y):
         with tf.GradientTape() as tape:
-            pred_y = solve(func, batch_y0, batch_t, **solver_kwargs)
-            loss = tf.reduce_mean(tf.abs(pred_y - batch_y))
+            loss = batch_loss(func, solve, solver_kwargs, batch_y0, batch_t, batch_y)
         grads = tape.gradient(loss, func.trainable_variables)
         optimizer.apply_gradients(zip(grads, func.trainable_variables))
         return loss
@@ -141,7 +152,8 @@ def train(args):
     Returns:
         A list of dicts, before training (iteration 0), then every ``--test_freq`` iterations
         and after the last one: ``iter``, ``total_loss`` (the whole trajectory from the true
-        initial state) and ``batch_loss`` (running average of the training batches' loss).
+        initial state) and ``batch_loss`` (running average of the training batches' loss; at
+        iteration 0, the loss of the first batch before training).
     """
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -154,15 +166,20 @@ def train(args):
                                  solver_kwargs)
     full_solve = tf.function(lambda y0, ts: odeint(func, y0, ts, **solver_kwargs))
     meter, history, start = RunningAverage(), [], time.perf_counter()
+    # Iteration 0 reports the loss of the first training batch before any training (there is
+    # no running average yet); the batches are drawn one ahead, in the same order as before.
+    batch = get_batch(rng, t, true_y, args.batch_time, args.batch_size)
+    initial_loss = float(batch_loss(func, odeint, solver_kwargs, *batch))
     for itr in range(args.niters + 1):
         if itr > 0:
-            meter.update(train_step(*get_batch(rng, t, true_y, args.batch_time, args.batch_size)))
+            meter.update(train_step(*batch))
+            batch = get_batch(rng, t, true_y, args.batch_time, args.batch_size)
         if itr % args.test_freq == 0 or itr == args.niters:
             pred_y = full_solve(true_y[0], t).numpy()
             total = float(np.mean(np.abs(pred_y - true_y)))
-            batch = meter.avg if itr > 0 else float("nan")
-            history.append(dict(iter=itr, total_loss=total, batch_loss=batch))
-            print(f"Iter {itr:04d} | Total Loss {total:.6f} | Batch Loss {batch:.6f} | "
+            running = meter.avg if itr > 0 else initial_loss
+            history.append(dict(iter=itr, total_loss=total, batch_loss=running))
+            print(f"Iter {itr:04d} | Total Loss {total:.6f} | Batch Loss {running:.6f} | "
                   f"{time.perf_counter() - start:.1f} s")
     if args.viz:
         plot_spiral(args.viz, t, true_y, pred_y, func)

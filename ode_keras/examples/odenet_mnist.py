@@ -22,25 +22,19 @@ Differences from torchdiffeq's ``odenet_mnist.py``, on purpose:
 - NFE-F and NFE-B are averaged over the epoch's training batches (the original prints an
   exponential moving average).
 """
+# ruff: noqa: E402 (TensorFlow is imported after the command line is parsed)
 
 import argparse
-import time
 
-import keras
-import numpy as np
-import tensorflow as tf
-
-from ode_keras.examples._common import count_parameters, pyplot, save_figure
-from ode_keras.examples._mnist_data import DATASETS, load_dataset, random_crop
-from ode_keras.examples._mnist_models import NETWORKS, build_classifier
+from ode_keras.examples import _cli
 
 
 def build_parser():
     """Returns the command line parser of the MNIST experiment."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--network", choices=NETWORKS, default="odenet")
+    parser = _cli.new_parser("odenet_mnist", __doc__)
+    parser.add_argument("--network", choices=_cli.NETWORKS, default="odenet")
     parser.add_argument("--tol", type=float, default=1e-3, help="rtol and atol of dopri5")
-    parser.add_argument("--dataset", choices=DATASETS, default="auto")
+    parser.add_argument("--dataset", choices=_cli.DATASETS, default="auto")
     parser.add_argument("--nepochs", type=int, default=40)
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate at batch size 128")
     parser.add_argument("--batch_size", type=int, default=32)
@@ -56,6 +50,19 @@ def build_parser():
     parser.add_argument("--viz", metavar="DIR", default=None, help="write the figures to DIR")
     parser.add_argument("--seed", type=int, default=0)
     return parser
+
+
+_cli.parse_early(__name__, build_parser)  # --help exits here, before TensorFlow
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ode_keras.examples._common import count_parameters, pyplot, save_figure
+from ode_keras.examples._mnist_data import load_dataset, random_crop
+from ode_keras.examples._mnist_models import build_classifier
 
 
 def learning_rate(args, steps_per_epoch):

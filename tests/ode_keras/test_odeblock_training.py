@@ -146,7 +146,18 @@ STRATEGY_SCRIPT = textwrap.dedent("""
     difference = max(float(np.max(np.abs(a.numpy() - b.numpy())))
                      for a, b in zip(single.trainable_variables, mirrored.trainable_variables))
     losses = mirrored.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    # int64 counts, one copy per replica: a total assigned from outside (a load) must not be
+    # split into truncated halves.
+    counts = [mirrored_block.nfe_forward, mirrored_block.nfe_backward]
+    mirrored_block.non_trainable_weights[1].assign(7)
+    split = mirrored_block.nfe_backward
+    mirrored_block.non_trainable_weights[1].assign(counts[1])
+    mirrored.save("mirrored.keras")
+    with strategy.scope():
+        loaded = keras.models.load_model("mirrored.keras").get_layer("ode")
     print(json.dumps({
+        "split": split,
+        "loaded": [loaded.nfe_forward, loaded.nfe_backward],
         "replicas": strategy.num_replicas_in_sync,
         "difference": difference,
         "losses": losses.history["loss"],
@@ -157,11 +168,11 @@ STRATEGY_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_step_equals_the_single_device_step():
+def test_mirrored_strategy_step_equals_the_single_device_step(tmp_path):
     # Logical devices must be set before TensorFlow starts: a fresh process.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT], capture_output=True,
-                         text=True, env=env, timeout=600)
+                         text=True, env=env, timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
@@ -171,3 +182,5 @@ def test_mirrored_strategy_step_equals_the_single_device_step():
     # under the strategy the counts add up over both replicas and all four steps.
     assert result["single"] == [8, 9]
     assert result["mirrored"] == [4 * 2 * 8, 4 * 2 * 9]
+    assert result["split"] == 7  # each replica's copy holds 4 or 3, not 3 and 3
+    assert result["loaded"] == result["mirrored"]

@@ -1,0 +1,38 @@
+"""The examples' command lines, free of TensorFlow: ``--help`` and usage errors come at once.
+
+Each example defines its parser and calls :func:`parse_early` before importing TensorFlow, so
+``python -m ode_keras.examples.NAME --help`` answers without loading it.
+"""
+
+import argparse
+
+METHODS = ("adaptive_heun", "bosh3", "dopri5", "dopri8", "euler", "fehlberg2", "heun",
+           "midpoint", "rk4", "rk4_38", "tsit5")
+"""The names of :data:`ode_keras.SOLVERS`, sorted (a test keeps them equal)."""
+
+DATASETS = ("auto", "mnist", "digits")
+NETWORKS = ("odenet", "rknet", "resnet")
+
+
+def new_parser(name, doc):
+    """An ``ArgumentParser`` whose usage line shows ``python -m ode_keras.examples.<name>``.
+
+    Args:
+        name: The example's module name, e.g. ``"ode_demo"``.
+        doc: The module docstring; its first paragraph is the description.
+
+    Returns:
+        An ``argparse.ArgumentParser``.
+    """
+    return argparse.ArgumentParser(prog=f"python -m ode_keras.examples.{name}",
+                                   description=doc.split("\n\n")[0])
+
+
+def parse_early(module_name, build_parser):
+    """Parses ``sys.argv`` when the example runs as a program (``module_name == "__main__"``).
+
+    ``--help`` and argument errors then exit here, before the example imports TensorFlow; a
+    valid command line is parsed again by ``main``.
+    """
+    if module_name == "__main__":
+        build_parser().parse_args()
