@@ -148,6 +148,10 @@ def _params(func, adjoint_params, variables_read, state_dtype):
     if adjoint_params is None:
         is_module = isinstance(func, tf.Module) or hasattr(func, "trainable_variables")
         adjoint_params = func.trainable_variables if is_module else variables_read
+        # Only floating variables are parameters: an integer one (an evaluation counter,
+        # trainable by default in TensorFlow) gets no gradient, as with odeint.
+        adjoint_params = [v for v in adjoint_params
+                          if tf.as_dtype(_backend_variable(v).dtype).is_floating]
     elif not isinstance(adjoint_params, (list, tuple)):
         raise TypeError(
             "adjoint_params must be a list or tuple of variables, got "
