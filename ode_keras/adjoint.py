@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from ode_keras import _checks, _stepping
 from ode_keras._adaptive import AdaptiveSolver
+from ode_keras._keras_private import backend_variable
 from ode_keras._state import mixed_rms_norm
 from ode_keras.odeint import Problem, prepare, solve
 from ode_keras.solvers import get_solver
@@ -151,14 +152,14 @@ def _params(func, adjoint_params, variables_read, state_dtype):
         # Only floating variables are parameters: an integer one (an evaluation counter,
         # trainable by default in TensorFlow) gets no gradient, as with odeint.
         adjoint_params = [v for v in adjoint_params
-                          if tf.as_dtype(_backend_variable(v).dtype).is_floating]
+                          if tf.as_dtype(backend_variable(v).dtype).is_floating]
     elif not isinstance(adjoint_params, (list, tuple)):
         raise TypeError(
             "adjoint_params must be a list or tuple of variables, got "
             f"{type(adjoint_params).__name__}: {adjoint_params!r}; for one variable k pass "
             "adjoint_params=[k].")
     params = []
-    for variable in map(_backend_variable, adjoint_params):
+    for variable in map(backend_variable, adjoint_params):
         _check_param_dtype(variable, state_dtype)
         if not any(variable is p for p in params):
             params.append(variable)
@@ -187,20 +188,6 @@ def _check_counter(counter):
             "counter must be an ode_keras.stats.SolverCounter (anything with "
             "record_forward(stats) and record_backward(stats)) or None, got "
             f"{type(counter).__name__}: {counter!r}.")
-
-
-def _backend_variable(variable):
-    """The ``tf.Variable`` behind a Keras 3 variable (what tapes and custom_gradient see)."""
-    if isinstance(variable, tf.Variable):
-        return variable
-    # keras.Variable on the TensorFlow backend holds a tf.Variable. Its public `.value`
-    # is a cast tensor inside a mixed-precision autocast scope, so look at `_value` too.
-    for backend in (getattr(variable, "value", None), getattr(variable, "_value", None)):
-        if isinstance(backend, tf.Variable):
-            return backend
-    raise TypeError(
-        "adjoint_params must hold variables (tf.Variable or keras.Variable, e.g. "
-        f"model.trainable_variables), got {type(variable).__name__}: {variable!r}.")
 
 
 # ---------------------------------------------------------------------------

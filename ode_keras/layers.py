@@ -1,11 +1,11 @@
 """``ODEBlock``: a Keras layer whose output is the solution of an ODE started at its input."""
 
-import inspect
 
 import keras
 import tensorflow as tf
 
 from ode_keras import _checks, _layer_args
+from ode_keras._keras_private import has_single_shape_build
 from ode_keras.adjoint import odeint_adjoint
 from ode_keras.odeint import odeint
 from ode_keras.stats import SolverCounter
@@ -180,7 +180,7 @@ class ODEBlock(keras.layers.Layer):
         """Builds ``odefunc`` for states of ``input_shape`` and checks what it returns."""
         input_shape = tuple(input_shape)
         odefunc = self.odefunc
-        if not odefunc.built and _has_single_shape_build(odefunc):
+        if not odefunc.built and has_single_shape_build(odefunc):
             # Keras would hand a one-argument build the shape of the first call
             # argument, the scalar t; the state's shape is what it wants.
             odefunc.build(input_shape)
@@ -296,14 +296,6 @@ class _Count(keras.Variable):
         for index, copy in enumerate(copies.values):
             copy.assign(share + tf.cast(remainder > index, tf.int64))
         return total
-
-
-def _has_single_shape_build(layer):
-    build = type(layer).build
-    if getattr(build, "_is_default", False):
-        return False
-    parameters = list(inspect.signature(build).parameters.values())[1:]  # drop self
-    return len(parameters) == 1
 
 
 def _compatible(shape, expected):

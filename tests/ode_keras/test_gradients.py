@@ -243,20 +243,6 @@ def test_adjoint_gradients_inside_tf_function(jit_compile):
         assert _relative(value, eager[name]) < 1e-9, name
 
 
-def test_keras_variables_are_found_inside_a_mixed_precision_autocast_scope():
-    # Inside a mixed_float16 layer call, keras.Variable.value is a float16 copy; the
-    # adjoint must still reach the tf.Variable itself.
-    from keras.src.backend.common.variables import AutocastScope
-
-    from ode_keras.adjoint import _backend_variable
-
-    dense = keras.layers.Dense(2)
-    dense.build((None, 3))
-    with AutocastScope("float16"):
-        assert not isinstance(dense.kernel.value, tf.Variable)
-        assert _backend_variable(dense.kernel) is dense.kernel._value
-
-
 def test_adjoint_solver_settings_are_honoured():
     field = Field()
     y0, t = tf.constant(Y0), tf.constant(TIMES)
