@@ -22,8 +22,8 @@ SOLVERS = {
     tableau.name: (AdaptiveSolver if tableau.adaptive else FixedStepSolver)(tableau)
     for tableau in tableaus.ALL_TABLEAUS
 }
-"""Every method by name: ``euler``, ``midpoint``, ``heun``, ``rk4``, ``rk4_38``
-(fixed step) and ``adaptive_heun``, ``fehlberg2``, ``bosh3``, ``dopri5``,
+"""Every method by name: ``euler``, ``midpoint``, ``heun``, ``heun3``, ``rk4``,
+``rk4_38`` (fixed step) and ``adaptive_heun``, ``fehlberg2``, ``bosh3``, ``dopri5``,
 ``tsit5``, ``dopri8`` (adaptive)."""
 
 

@@ -150,6 +150,14 @@ RK4_38 = ButcherTableau(
     b=(F(1, 8), F(3, 8), F(3, 8), F(1, 8)),
 )
 
+# Heun's third-order method (torchdiffeq's "heun3").
+HEUN3 = ButcherTableau(
+    "heun3", 3,
+    c=(0, F(1, 3), F(2, 3)),
+    a=((F(1, 3),), (0, F(2, 3))),
+    b=(F(1, 4), 0, F(3, 4)),
+)
+
 # Heun's method with Euler as the embedded estimate.
 ADAPTIVE_HEUN = ButcherTableau(
     "adaptive_heun", 2,
@@ -283,6 +291,6 @@ DOPRI8 = ButcherTableau(
 )
 
 ALL_TABLEAUS = (
-    EULER, MIDPOINT, HEUN, RK4, RK4_38,
+    EULER, MIDPOINT, HEUN, HEUN3, RK4, RK4_38,
     ADAPTIVE_HEUN, FEHLBERG2, BOSH3, DOPRI5, TSIT5, DOPRI8,
 )

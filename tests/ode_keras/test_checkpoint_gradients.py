@@ -18,7 +18,7 @@ from ode_keras import _checkpoint, odeint, odeint_adjoint
 from ode_keras.odeint import GRADIENTS
 from tests.ode_keras import odeblock_fields
 
-FIXED = ("euler", "midpoint", "heun", "rk4", "rk4_38")
+FIXED = ("euler", "midpoint", "heun", "heun3", "rk4", "rk4_38")
 ADAPTIVE = ("adaptive_heun", "fehlberg2", "bosh3", "dopri5", "tsit5", "dopri8")
 TIMES = np.array([0.1, 0.4, 0.9, 1.5])
 RNG = np.random.default_rng(11)
