@@ -20,7 +20,9 @@ Differences from torchdiffeq's ``odenet_mnist.py``, on purpose:
   epochs, batch 32, lr 0.1 x 32/128) give the 1,437 training digits about 1,800 steps, which
   two CPU cores run in minutes even for the ODE-Net.
 - NFE-F and NFE-B are averaged over the epoch's training batches (the original prints an
-  exponential moving average).
+  exponential moving average): ``ode_keras.callbacks.NFELogger`` adds them to ``model.fit``'s
+  logs, so they are in the returned ``History`` (and would be in a ``CSVLogger`` file or
+  TensorBoard) with the loss.
 """
 # ruff: noqa: E402 (TensorFlow is imported after the command line is parsed)
 
@@ -60,6 +62,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ode_keras.callbacks import NFELogger
 from ode_keras.examples._common import count_parameters, pyplot, save_figure
 from ode_keras.examples._mnist_data import load_dataset, random_crop
 from ode_keras.examples._mnist_models import build_classifier
@@ -106,17 +109,60 @@ def accuracy(predict, x, y, batch_size):
     return hits / len(x)
 
 
-def train_one_epoch(train_step, x, y, args, rng):
-    """One pass over shuffled (and, with ``--data_aug``, randomly cropped) data; mean loss."""
-    order = rng.permutation(len(x))
-    images = random_crop(x[order], rng) if args.data_aug else x[order]
-    losses = [train_step(images[i:i + args.batch_size], y[order][i:i + args.batch_size])
-              for i in range(0, len(x), args.batch_size)]
-    return float(np.mean(losses))
+class ShuffledBatches(keras.utils.PyDataset):
+    """The training set in batches, reshuffled (and with ``--data_aug`` cropped) every epoch."""
+
+    def __init__(self, x, y, args, rng):
+        super().__init__()
+        self.x, self.y, self.args, self.rng = x, y, args, rng
+        self.images, self.labels = x, y
+
+    def __len__(self):
+        return -(-len(self.x) // self.args.batch_size)
+
+    def __getitem__(self, index):
+        if index == 0:  # a new epoch begins: a new order, new crops
+            order = self.rng.permutation(len(self.x))
+            self.images = random_crop(self.x[order], self.rng) if self.args.data_aug else (
+                self.x[order])
+            self.labels = self.y[order]
+        batch = slice(index * self.args.batch_size, (index + 1) * self.args.batch_size)
+        return self.images[batch], self.labels[batch]
+
+
+class EpochReport(keras.callbacks.Callback):
+    """Adds ``time``, ``train_acc`` and ``test_acc`` to each epoch's logs and prints the line.
+
+    Put it after :class:`ode_keras.callbacks.NFELogger`, whose NFE-F and NFE-B it prints
+    (its accuracy passes call the ODE block, after NFELogger has read the counters).
+    """
+
+    def __init__(self, predict, data, batch_size):
+        super().__init__()
+        self.predict, self.data, self.batch_size = predict, data, batch_size
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["time"] = time.perf_counter() - self._start
+        x_train, y_train, x_test, y_test = self.data
+        logs["train_acc"] = accuracy(self.predict, x_train, y_train, self.batch_size)
+        logs["test_acc"] = accuracy(self.predict, x_test, y_test, self.batch_size)
+        logs.setdefault("nfe_forward", 0.0)
+        logs.setdefault("nfe_backward", 0.0)
+        print(f"Epoch {epoch + 1:04d} | Time {logs['time']:.1f} | "
+              f"NFE-F {logs['nfe_forward']:.1f} | NFE-B {logs['nfe_backward']:.1f} | "
+              f"Loss {logs['loss']:.4f} | "
+              f"Train Acc {logs['train_acc']:.4f} | Test Acc {logs['test_acc']:.4f}")
 
 
 def train(args):
     """Trains the network ``args.network`` as ``args`` (from ``build_parser``) say.
+
+    ``model.fit`` trains; :class:`ode_keras.callbacks.NFELogger` puts the ODE block's NFE-F
+    and NFE-B per training batch in the logs, so ``History`` holds them.
 
     Returns:
         A list with one dict per epoch: ``epoch``, ``time``, ``loss``, ``nfe_forward``,
@@ -130,26 +176,18 @@ def train(args):
     print(f"Data: {dataset}, {len(x_train)} training and {len(x_test)} test images")
     model = build_classifier(args.network, tol=args.tol, input_shape=x_train.shape[1:])
     print(f"Network: {args.network}, {count_parameters(model):,} parameters")
-    steps_per_epoch = -(-len(x_train) // args.batch_size)
-    optimizer = keras.optimizers.SGD(learning_rate(args, steps_per_epoch), momentum=0.9)
-    train_step, predict = make_steps(model, optimizer)
-    block = model.get_layer("ode_block") if args.network != "resnet" else None
-    history = []
-    for epoch in range(1, args.nepochs + 1):
-        if block is not None:
-            block.reset_nfe()
-        start = time.perf_counter()
-        loss = train_one_epoch(train_step, x_train, y_train, args, rng)
-        elapsed = time.perf_counter() - start
-        nfe_f, nfe_b = ((float(block.nfe_forward) / steps_per_epoch,
-                         float(block.nfe_backward) / steps_per_epoch)
-                        if block is not None else (0.0, 0.0))
-        train_acc = accuracy(predict, x_train, y_train, args.test_batch_size)
-        test_acc = accuracy(predict, x_test, y_test, args.test_batch_size)
-        history.append(dict(epoch=epoch, time=elapsed, loss=loss, nfe_forward=nfe_f,
-                            nfe_backward=nfe_b, train_acc=train_acc, test_acc=test_acc))
-        print(f"Epoch {epoch:04d} | Time {elapsed:.1f} | NFE-F {nfe_f:.1f} | NFE-B {nfe_b:.1f} | "
-              f"Loss {loss:.4f} | Train Acc {train_acc:.4f} | Test Acc {test_acc:.4f}")
+    batches = ShuffledBatches(x_train, y_train, args, rng)
+    optimizer = keras.optimizers.SGD(learning_rate(args, len(batches)), momentum=0.9)
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=False)
+    _, predict = make_steps(model, optimizer)
+    report = EpochReport(predict, (x_train, y_train, x_test, y_test), args.test_batch_size)
+    callbacks = [NFELogger(), report] if args.network != "resnet" else [report]
+    logs = model.fit(batches, epochs=args.nepochs, shuffle=False, verbose=0,
+                     callbacks=callbacks).history
+    keys = ("time", "loss", "nfe_forward", "nfe_backward", "train_acc", "test_acc")
+    history = [dict(epoch=epoch + 1, **{key: float(logs[key][epoch]) for key in keys})
+               for epoch in range(len(logs["loss"]))]
     if args.viz:
         plot_history(args.viz, args.network, history)
     return history
