@@ -248,6 +248,8 @@ def check_options(method, solver, options, name="options"):
         )
     full = {"max_num_steps": DEFAULT_MAX_NUM_STEPS, **options}
     _check_positive_int(name, "max_num_steps", full["max_num_steps"])
+    if hasattr(solver, "check_options"):  # scipy_solver checks its own
+        return solver.check_options(full, name)
     if "step_size" in solver.option_names:
         return _check_fixed_step_options(method, full, name)
     return _check_adaptive_options(full, name)

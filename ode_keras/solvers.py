@@ -7,24 +7,31 @@ tuple-valued state over increasing times (``odeint`` flips decreasing times
 before calling it), so the same code runs eagerly, in ``tf.function`` and under
 XLA.
 
-``SOLVERS`` maps each method name to its solver; it is the one list of methods,
-generated from :data:`ode_keras.tableaus.ALL_TABLEAUS`.
+``SOLVERS`` maps each method name to its solver; it is the one list of methods:
+``RK_SOLVERS``, generated from :data:`ode_keras.tableaus.ALL_TABLEAUS`, and
+``"scipy_solver"`` (SciPy's ``solve_ivp``, eager only and not differentiable; see
+the private module ``_scipy``), which is no Runge-Kutta tableau.
 """
 
 from ode_keras import tableaus
 from ode_keras._adaptive import AdaptiveSolver
 from ode_keras._fixed import FixedStepSolver
 from ode_keras._runge_kutta import rk_step
+from ode_keras._scipy import ScipySolver
 
-__all__ = ["SOLVERS", "AdaptiveSolver", "FixedStepSolver", "get_solver", "rk_step"]
+__all__ = ["RK_SOLVERS", "SOLVERS", "AdaptiveSolver", "FixedStepSolver", "get_solver",
+           "rk_step"]
 
-SOLVERS = {
+RK_SOLVERS = {
     tableau.name: (AdaptiveSolver if tableau.adaptive else FixedStepSolver)(tableau)
     for tableau in tableaus.ALL_TABLEAUS
 }
+"""The Runge-Kutta methods by name (each solver has a ``tableau``)."""
+
+SOLVERS = {**RK_SOLVERS, "scipy_solver": ScipySolver()}
 """Every method by name: ``euler``, ``midpoint``, ``heun``, ``heun3``, ``rk4``,
 ``rk4_38`` (fixed step) and ``adaptive_heun``, ``fehlberg2``, ``bosh3``, ``dopri5``,
-``tsit5``, ``dopri8`` (adaptive)."""
+``tsit5``, ``dopri8`` (adaptive), and ``scipy_solver`` (eager only)."""
 
 
 def get_solver(name, argname="method"):
@@ -36,7 +43,8 @@ def get_solver(name, argname="method"):
             (``"method"``, ``"adjoint_method"``). Defaults to ``"method"``.
 
     Returns:
-        The solver (a ``FixedStepSolver`` or an ``AdaptiveSolver``).
+        The solver (a ``FixedStepSolver``, an ``AdaptiveSolver`` or, for
+        ``"scipy_solver"``, a ``ScipySolver``).
 
     Raises:
         TypeError: If ``name`` is not a string.

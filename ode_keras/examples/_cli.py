@@ -7,7 +7,7 @@ Each example defines its parser and calls :func:`parse_early` before importing T
 import argparse
 
 METHODS = ("adaptive_heun", "bosh3", "dopri5", "dopri8", "euler", "fehlberg2", "heun",
-           "heun3", "midpoint", "rk4", "rk4_38", "tsit5")
+           "heun3", "midpoint", "rk4", "rk4_38", "scipy_solver", "tsit5")
 """The names of :data:`ode_keras.SOLVERS`, sorted (a test keeps them equal)."""
 
 DATASETS = ("auto", "mnist", "digits")

@@ -5,10 +5,11 @@ import pytest
 import tensorflow as tf
 
 from ode_keras import SOLVERS, _dense_output, odeint
+from ode_keras.solvers import RK_SOLVERS
 from tests.ode_keras.ode_problems import PROBLEMS
 
-FIXED = sorted(name for name, s in SOLVERS.items() if "step_size" in s.option_names)
-ADAPTIVE = sorted(name for name, s in SOLVERS.items() if "step_size" not in s.option_names)
+FIXED = sorted(name for name, s in RK_SOLVERS.items() if "step_size" in s.option_names)
+ADAPTIVE = sorted(name for name, s in RK_SOLVERS.items() if "step_size" not in s.option_names)
 
 
 def _slope(step_sizes, errors):

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ode_keras import SOLVERS, odeint
+from ode_keras import odeint
+from ode_keras.solvers import RK_SOLVERS
 from tests.ode_keras.ode_problems import PROBLEMS, exact_trajectory, relative_error
 
-FIXED = sorted(name for name, s in SOLVERS.items() if "step_size" in s.option_names)
-ADAPTIVE = sorted(name for name, s in SOLVERS.items() if "step_size" not in s.option_names)
+FIXED = sorted(name for name, s in RK_SOLVERS.items() if "step_size" in s.option_names)
+ADAPTIVE = sorted(name for name, s in RK_SOLVERS.items() if "step_size" not in s.option_names)
 
 # (rtol, atol, allowed relative error) for float64; float32 is looser below. The
 # tolerances keep each solve to tens of steps: eager TensorFlow costs ~10 ms a step.
@@ -51,7 +52,7 @@ def _allowed_error(method, dtype):
 
 CASES = [
     (method, problem, direction, dtype)
-    for method in sorted(SOLVERS)
+    for method in sorted(RK_SOLVERS)  # scipy_solver: tests/ode_keras/test_scipy_solver.py
     for problem in sorted(PROBLEMS)
     for direction in ("forward", "backward")
     for dtype in ("float64", "float32")
