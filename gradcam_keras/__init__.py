@@ -14,10 +14,12 @@ deletion/insertion, Average Drop, Increase in Confidence, randomisation sanity c
 Where things are: ``cam`` (the base class and Grad-CAM), ``methods/`` (the other CAMs, one
 registry), ``targets`` (which class a map explains), ``_graph`` (the one runner through a
 model's graph, and all use of Keras private API), ``layer_paths`` (layers by path),
-``models`` (loading, class names, parameter counts), ``image`` (files, resizing, upsampling,
+``models`` (loading, class names, parameter counts), ``efficientnet_lite`` (a real ImageNet
+network that works offline) with ``_torch_pickle`` (its weights, read without torch),
+``preprocessing`` (named modes and mean/std), ``image`` (files, resizing, upsampling,
 overlay), ``plot`` (the figures), ``metrics/``, ``names`` (the registry's names, without
-TensorFlow), ``errors``, ``demo/`` (the bundled model and its synthetic data), ``cli/`` (the
-command line tool).
+TensorFlow), ``errors``, ``_atomic`` (atomic writes), ``demo/`` (the bundled model and its
+synthetic data), ``cli/`` (the command line tool).
 
 Example:
     >>> from gradcam_keras import GradCAM
