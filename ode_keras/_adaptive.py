@@ -22,7 +22,7 @@ import collections
 
 import tensorflow as tf
 
-from ode_keras import _dense_output, _outputs, _state, _stepping, failures
+from ode_keras import _checks, _dense_output, _outputs, _state, _stepping, failures
 from ode_keras._runge_kutta import rk_step
 
 SAFETY = 0.9
@@ -63,6 +63,11 @@ class AdaptiveSolver:
     def evaluations_per_step(self):
         """``func`` evaluations per attempted step (one fewer for FSAL methods)."""
         return self.tableau.num_stages - (1 if self.tableau.fsal else 0)
+
+    def check_options(self, options, name, method):
+        """``options`` checked for this method, with defaults; see ``_checks.check_options``."""
+        del method  # every adaptive method takes the same options
+        return _checks.check_adaptive_options(options, name)
 
     def attempt(self, func, t, y, f0, h):
         """One trial step; returns ``(y1, f1, error, stages)`` with ``f1 = func(t + h, y1)``."""

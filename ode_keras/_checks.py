@@ -248,14 +248,11 @@ def check_options(method, solver, options, name="options"):
         )
     full = {"max_num_steps": DEFAULT_MAX_NUM_STEPS, **options}
     _check_positive_int(name, "max_num_steps", full["max_num_steps"])
-    if hasattr(solver, "check_options"):  # scipy_solver checks its own
-        return solver.check_options(full, name)
-    if "step_size" in solver.option_names:
-        return _check_fixed_step_options(method, full, name)
-    return _check_adaptive_options(full, name)
+    return solver.check_options(full, name, method)
 
 
-def _check_fixed_step_options(method, options, name):
+def check_fixed_step_options(method, options, name):
+    """A fixed-step method's ``options`` (``max_num_steps`` checked): one of step_size, grid."""
     step_size, grid = options.get("step_size"), options.get("grid")
     if (step_size is None) == (grid is None):
         raise ValueError(
@@ -268,7 +265,8 @@ def _check_fixed_step_options(method, options, name):
     return {"step_size": options.get("step_size"), "grid": grid, **options}
 
 
-def _check_adaptive_options(options, name):
+def check_adaptive_options(options, name):
+    """An adaptive method's ``options`` (``max_num_steps`` checked), with defaults filled in."""
     full = {"first_step": None, "min_step": 0.0, "max_step": float("inf"),
             "norm": _state.mixed_rms_norm, **options}
     if full["first_step"] is not None:

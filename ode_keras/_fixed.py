@@ -47,6 +47,10 @@ class FixedStepSolver:
         """Number of ``func`` evaluations per step."""
         return self.tableau.num_stages
 
+    def check_options(self, options, name, method):
+        """``options`` checked for this method, with defaults; see ``_checks.check_options``."""
+        return _checks.check_fixed_step_options(method, options, name)
+
     def step(self, func, t, y, h):
         """One step from ``(t, y)``; returns the new state."""
         y1, _ = rk_step(self.tableau, func, t, y, func(t, y), h)

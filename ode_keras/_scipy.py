@@ -41,8 +41,9 @@ class ScipySolver:
     order = None
     """SciPy's methods vary their order (LSODA, BDF): none is stated."""
 
-    def check_options(self, options, name="options"):
+    def check_options(self, options, name, method):
         """Refuse graph mode and check ``options``; returns them with defaults filled in."""
+        del method  # always "scipy_solver"
         if not tf.executing_eagerly():
             raise ValueError(
                 "method='scipy_solver' runs SciPy's solve_ivp on NumPy arrays and works only "
