@@ -142,13 +142,12 @@ def _backward(stepper, structure, y0, f0, t_out, params, book, grad_ys):
     """Gradients for ``(*y0, *f0, t_out, *params)``."""
     template, layout = structure
     plan = stepper.make_plan(t_out)
-    plan_leaves = _float_leaves(plan)
-    diff = [v.dtype.is_floating for v in _leaves(template)]
+    step = _StepVJP(stepper, plan, template, params, grad_ys)
+    diff = step.diff
     adjoint = _Adjoint(tuple(tf.zeros_like(v) for v, d in zip(_leaves(template), diff) if d),
-                       tuple(tf.zeros_like(v) for v in plan_leaves),
+                       tuple(tf.zeros_like(v) for v in _float_leaves(plan)),
                        tuple(tf.zeros_like(p) for p in params))
     segment_length = _segment_buffer_length(book, stepper.max_iterations(plan))
-    step = _StepVJP(stepper, plan, template, params, grad_ys)
 
     num_slots = _num_slots(book)
 
@@ -211,10 +210,10 @@ class _StepVJP:
         self.params, self.grad_ys = params, grad_ys
         self.diff = [v.dtype.is_floating for v in _leaves(template)]
 
-    def advance(self, leaves, plan=None):
-        """The leaves after one step from ``leaves`` (outputs projected on ``grad_ys``)."""
+    def advance(self, leaves):
+        """The state after one step from ``leaves`` (outputs projected on ``grad_ys``)."""
         state = _pack(self.template, leaves, _outputs.Projection.zero(self.grad_ys))
-        return self.stepper.advance(self.plan if plan is None else plan, state)
+        return self.stepper.advance(self.plan, state)
 
     def __call__(self, leaves, adjoint):
         """Pull ``adjoint`` (of the state after the step) back to the state before it."""

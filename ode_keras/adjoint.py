@@ -23,7 +23,7 @@ from ode_keras import _checks, _stepping
 from ode_keras._adaptive import AdaptiveSolver
 from ode_keras._keras_private import backend_variable
 from ode_keras._state import mixed_rms_norm
-from ode_keras.odeint import Problem, prepare, solve
+from ode_keras.odeint import Problem, prepare_and_list_reads, solve
 from ode_keras.solvers import get_solver
 
 
@@ -78,12 +78,11 @@ def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, option
         >>> round(float(tape.gradient(y_end, k)), 4)  # d/dk exp(-2k) = -2 exp(-1)
         -0.7358
     """
-    # The boundary check evaluates func once; a tape around it lists the variables it reads.
-    with tf.GradientTape() as reads:
-        problem = prepare(func, y0, t, method=method, rtol=rtol, atol=atol, options=options)
+    problem, variables_read = prepare_and_list_reads(func, y0, t, method=method, rtol=rtol,
+                                                     atol=atol, options=options)
     backward = _backward_problem_settings(problem, method, options, adjoint_method,
                                           adjoint_rtol, adjoint_atol, adjoint_options)
-    params = _params(func, adjoint_params, reads.watched_variables(), problem.y0[0].dtype)
+    params = _params(func, adjoint_params, variables_read, problem.y0[0].dtype)
     _check_counter(counter)
     num_state = len(problem.y0)
     captured = {}

@@ -83,10 +83,11 @@ def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
 
         return odeint_adjoint(func, y0, t, method=method, rtol=rtol, atol=atol, options=options,
                               return_stats=return_stats)
-    # The boundary check evaluates func once; a tape around it lists the variables it reads.
-    with tf.GradientTape() as reads:
-        problem = prepare(func, y0, t, method=method, rtol=rtol, atol=atol, options=options)
-    params = reads.watched_variables() if gradient == "checkpoint" else None
+    settings = dict(method=method, rtol=rtol, atol=atol, options=options)
+    if gradient == "checkpoint":
+        problem, params = prepare_and_list_reads(func, y0, t, **settings)
+    else:
+        problem, params = prepare(func, y0, t, **settings), None
     ys, stats = solve(problem, params)
     ys = ys if problem.is_tuple else ys[0]
     return (ys, stats) if return_stats else ys
@@ -148,6 +149,17 @@ def prepare(func, y0, t, *, method, rtol, atol, options):
                                   y0, is_tuple)
     return Problem(func=tuple_func, y0=y0, f0=f0, t=t, direction=direction, is_tuple=is_tuple,
                    solver=solver, rtol=rtol, atol=atol, options=options)
+
+
+def prepare_and_list_reads(func, y0, t, **settings):
+    """:func:`prepare`, and the trainable variables ``func`` read while it was checked.
+
+    The boundary check evaluates ``func`` once; a tape around it lists what it reads, the
+    parameters of the gradient paths that take them explicitly (adjoint, checkpoint).
+    """
+    with tf.GradientTape() as reads:
+        problem = prepare(func, y0, t, **settings)
+    return problem, reads.watched_variables()
 
 
 def solve(problem, checkpointed_params=None):
