@@ -35,7 +35,7 @@ _State = collections.namedtuple(
 )
 
 
-class AdaptiveSolver:
+class AdaptiveSolver(_stepping.TableauSolver):
     """Runs an embedded tableau with error control and dense output.
 
     Options: ``first_step``, ``max_num_steps``, ``min_step``, ``max_step`` and
@@ -50,14 +50,9 @@ class AdaptiveSolver:
     option_names = ("first_step", "max_num_steps", "min_step", "max_step", "norm")
 
     def __init__(self, tableau):
-        self.tableau = tableau
+        super().__init__(tableau)
         interpolation_order = 4 if tableau.b_mid else 3
         self.stop_at_outputs = interpolation_order < tableau.order - 1
-
-    @property
-    def order(self):
-        """Order of accuracy of the propagated solution."""
-        return self.tableau.order
 
     @property
     def evaluations_per_step(self):
@@ -75,10 +70,6 @@ class AdaptiveSolver:
         f1 = stages[-1] if self.tableau.fsal else func(t + h, y1)
         error = _state.weighted_sum(h, stages, self.tableau.b_error)
         return y1, f1, error, stages
-
-    def integrate(self, func, y0, f0, t, *, rtol, atol, options):
-        """Solve on increasing times ``t``; returns ``(ys, t_reached, stats)``."""
-        return _stepping.run(self.stepper(func, rtol=rtol, atol=atol, options=options), y0, f0, t)
 
     def stepper(self, func, *, rtol, atol, options):
         """The solve as a :class:`~ode_keras._stepping.Stepper` (plan, start, advance...)."""

@@ -23,7 +23,7 @@ _GridPlan = collections.namedtuple("_GridPlan", "func points output_index num_ti
 _GridState = collections.namedtuple("_GridState", "k y t_reached outputs num_steps status")
 
 
-class FixedStepSolver:
+class FixedStepSolver(_stepping.TableauSolver):
     """Runs a tableau with a prescribed step size or on a user grid.
 
     Options: ``step_size`` (each output interval is cut into the fewest equal
@@ -33,14 +33,6 @@ class FixedStepSolver:
     """
 
     option_names = ("step_size", "grid", "max_num_steps")
-
-    def __init__(self, tableau):
-        self.tableau = tableau
-
-    @property
-    def order(self):
-        """Order of accuracy of the method."""
-        return self.tableau.order
 
     @property
     def evaluations_per_step(self):
@@ -55,10 +47,6 @@ class FixedStepSolver:
         """One step from ``(t, y)``; returns the new state."""
         y1, _ = rk_step(self.tableau, func, t, y, func(t, y), h)
         return y1
-
-    def integrate(self, func, y0, f0, t, *, rtol, atol, options):
-        """Solve on increasing times ``t``; returns ``(ys, t_reached, stats)``."""
-        return _stepping.run(self.stepper(func, rtol=rtol, atol=atol, options=options), y0, f0, t)
 
     def stepper(self, func, *, rtol, atol, options):
         """The solve as a :class:`~ode_keras._stepping.Stepper`, on a step size or a grid."""

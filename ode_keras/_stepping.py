@@ -28,6 +28,25 @@ Attributes:
 """
 
 
+
+class TableauSolver:
+    """What both Runge-Kutta drivers share: a tableau, its order, and the plain solve.
+
+    A subclass supplies ``stepper(func, *, rtol, atol, options)``.
+    """
+
+    def __init__(self, tableau):
+        self.tableau = tableau
+
+    @property
+    def order(self):
+        """Order of accuracy of the method (of the propagated solution)."""
+        return self.tableau.order
+
+    def integrate(self, func, y0, f0, t, *, rtol, atol, options):
+        """Solve on increasing times ``t``; returns ``(ys, t_reached, stats)``."""
+        return run(self.stepper(func, rtol=rtol, atol=atol, options=options), y0, f0, t)
+
 def run(stepper, y0, f0, t_out):
     """Solve over increasing ``t_out``; returns ``(ys, t_reached, stats)``."""
     plan = stepper.make_plan(t_out)
