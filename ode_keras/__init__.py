@@ -25,13 +25,40 @@ output times), ``_scipy`` (``method="scipy_solver"``), ``_checks`` and
 ``examples/`` holds runnable reproductions (``python -m ode_keras.examples.NAME``).
 """
 
+import sys as _sys
+
 from ode_keras._version import __version__
-from ode_keras.adjoint import odeint_adjoint
-from ode_keras.layers import ODEBlock
-from ode_keras.odeint import odeint
-from ode_keras.solvers import SOLVERS
-from ode_keras.stats import SolverCounter
-from ode_keras.tableaus import ButcherTableau
 
 __all__ = ["SOLVERS", "ODEBlock", "ButcherTableau", "SolverCounter", "__version__", "odeint",
            "odeint_adjoint"]
+
+
+def _bind_public_names():
+    """Import the public names into the package (TensorFlow loads; ODEBlock registers with Keras).
+
+    Idempotent. Importing the submodule ``ode_keras.odeint`` binds the package attribute
+    ``odeint`` to that module; the function is bound after it, as the names listed here.
+    """
+    from ode_keras.adjoint import odeint_adjoint
+    from ode_keras.layers import ODEBlock
+    from ode_keras.odeint import odeint
+    from ode_keras.solvers import SOLVERS
+    from ode_keras.stats import SolverCounter
+    from ode_keras.tableaus import ButcherTableau
+
+    globals().update(SOLVERS=SOLVERS, ODEBlock=ODEBlock, ButcherTableau=ButcherTableau,
+                     SolverCounter=SolverCounter, odeint=odeint, odeint_adjoint=odeint_adjoint)
+
+
+if _sys.argv[:1] == ["-m"]:
+    # ``python -m ode_keras.examples.NAME``: Python imports this package while it still locates
+    # the module to run (sys.argv[0] is "-m" only then), and the example's --help must answer
+    # before TensorFlow loads. The names bind on first use instead, and the examples'
+    # ``_cli.parse_early`` binds them once the command line is valid.
+    def __getattr__(name):
+        if name in __all__:
+            _bind_public_names()
+            return globals()[name]
+        raise AttributeError(f"module 'ode_keras' has no attribute {name!r}")
+else:
+    _bind_public_names()

@@ -5,6 +5,7 @@ Each example defines its parser and calls :func:`parse_early` before importing T
 """
 
 import argparse
+import importlib
 
 METHODS = ("adaptive_heun", "bosh3", "dopri5", "dopri8", "euler", "fehlberg2", "heun",
            "heun3", "midpoint", "rk4", "rk4_38", "scipy_solver", "tsit5")
@@ -32,7 +33,10 @@ def parse_early(module_name, build_parser):
     """Parses ``sys.argv`` when the example runs as a program (``module_name == "__main__"``).
 
     ``--help`` and argument errors then exit here, before the example imports TensorFlow; a
-    valid command line is parsed again by ``main``.
+    valid command line is parsed again by ``main``. Then the package's public names are bound
+    (``ode_keras/__init__.py`` defers them under ``python -m``), so that ``from ode_keras import
+    odeint`` gives the function even after a submodule import bound the module's name.
     """
     if module_name == "__main__":
         build_parser().parse_args()
+        importlib.import_module("ode_keras")._bind_public_names()
