@@ -21,6 +21,19 @@ OK = 0
 MAX_STEPS = 1
 STEP_UNDERFLOW = 2
 NON_FINITE = 3
+SINGULAR_MATRIX = 4
+NON_FINITE_JACOBIAN = 5
+
+# The implicit methods' own failures: the message of each, after "ODE solve failed".
+_IMPLICIT_MESSAGES = {
+    SINGULAR_MATRIX: ("the iteration matrix I - gamma h J of an implicit method is singular "
+                      "at t = ", ", even at the smallest step allowed; lower "
+                      "min_step in {opts}, or check func's Jacobian there."),
+    NON_FINITE_JACOBIAN: ("the Jacobian of func (or its time derivative) is not finite "
+                          "(NaN or Inf) at t = ", "; func is not differentiable "
+                          "there (a square root or a division at zero?): change func, or "
+                          "start the solve elsewhere."),
+}
 
 # An adaptive explicit method that runs out of steps while rejecting at least this share
 # of its attempts is held back by stability, not accuracy: the mark of a stiff problem.
@@ -35,7 +48,7 @@ class SolveError(tf.errors.InvalidArgumentError):
 
     Attributes:
         status: The status code (:data:`MAX_STEPS`, :data:`STEP_UNDERFLOW`,
-            :data:`NON_FINITE`).
+            :data:`NON_FINITE`, :data:`SINGULAR_MATRIX`, :data:`NON_FINITE_JACOBIAN`).
         t: The time the solve reached, a float.
     """
 
@@ -69,6 +82,9 @@ def _parts(code, *, t_reached, t_end, stats, max_num_steps, backward):
                 stats["num_steps"], " attempted steps (", stats["num_rejected"],
                 f" rejected). To go further, raise max_num_steps in {opts}, loosen {tols}, "
                 "or try another method."]
+    if code in _IMPLICIT_MESSAGES:
+        before, after = _IMPLICIT_MESSAGES[code]
+        return [*where, ": " + before, t_reached, after.format(opts=opts)]
     if code == STEP_UNDERFLOW:
         return [*where, ": step size underflow (below min_step in "
                 f"{opts}, or machine precision) at t = ", t_reached, "; the solution may be "
@@ -116,7 +132,7 @@ def check(status, t_reached, *, max_num_steps, t_end, stats, backward=None):
     if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
         return  # compiled code cannot raise: NaN outputs and the status say it
     message = tf.constant("")
-    for code in (MAX_STEPS, STEP_UNDERFLOW, NON_FINITE):
+    for code in (MAX_STEPS, STEP_UNDERFLOW, NON_FINITE, *_IMPLICIT_MESSAGES):
         text = tf.strings.join([_tensor_text(p) for p in _parts(code, **kwargs)])
         if code == MAX_STEPS:
             text = tf.where(_looks_stiff(stats), text + _STIFF, text)
