@@ -22,14 +22,24 @@ import collections
 
 import tensorflow as tf
 
-from ode_keras import _checks, _dense_output, _outputs, _state, _stepping, failures
+from ode_keras import (
+    _checks,
+    _dense_output,
+    _grid,
+    _one_sided,
+    _outputs,
+    _state,
+    _step_callbacks,
+    _stepping,
+    failures,
+)
 from ode_keras._runge_kutta import rk_step
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2
 MAX_FACTOR = 10.0
 
-_Plan = collections.namedtuple("_Plan", "func t_out rtol atol norm min_step max_step")
+_Plan = collections.namedtuple("_Plan", "func t_out rtol atol norm min_step max_step stops")
 _State = collections.namedtuple(
     "_State", "t y f h i_out outputs num_steps num_accepted num_rejected status"
 )
@@ -47,7 +57,8 @@ class AdaptiveSolver(_stepping.TableauSolver):
     output time instead, so the outputs keep the method's accuracy.
     """
 
-    option_names = ("first_step", "max_num_steps", "min_step", "max_step", "norm")
+    option_names = ("first_step", "max_num_steps", "min_step", "max_step", "norm", "step_t",
+                    "jump_t")
 
     def __init__(self, tableau):
         super().__init__(tableau)
@@ -64,10 +75,16 @@ class AdaptiveSolver(_stepping.TableauSolver):
         del method  # every adaptive method takes the same options
         return _checks.check_adaptive_options(options, name)
 
-    def attempt(self, func, t, y, f0, h):
-        """One trial step; returns ``(y1, f1, error, stages)`` with ``f1 = func(t + h, y1)``."""
-        y1, stages = rk_step(self.tableau, func, t, y, f0, h)
-        f1 = stages[-1] if self.tableau.fsal else func(t + h, y1)
+    def attempt(self, func, t, y, f0, h, t1=None):
+        """One trial step; returns ``(y1, f1, error, stages)`` with ``f1 = func(t1, y1)``.
+
+        ``t1`` is the step's end exactly (default ``t + h``); ``func`` sees it from below,
+        the side of the step, in case ``func`` jumps there (see ``ode_keras.perturb``).
+        """
+        t1 = t + h if t1 is None else t1
+        y1, stages = rk_step(self.tableau, func, t, y, f0, h, t1, _one_sided.BELOW)
+        f1 = stages[-1] if self.tableau.fsal else _one_sided.evaluate(func, t1, y1,
+                                                                      _one_sided.BELOW)
         error = _state.weighted_sum(h, stages, self.tableau.b_error)
         return y1, f1, error, stages
 
@@ -86,7 +103,8 @@ class AdaptiveSolver(_stepping.TableauSolver):
         status = tf.where(tf.equal(final.status, failures.OK) & (final.t < plan.t_out[-1]),
                           failures.MAX_STEPS, final.status)
         stats = {
-            "nfe": initial_evaluations + self.evaluations_per_step * final.num_steps,
+            "nfe": (initial_evaluations + self.evaluations_per_step * final.num_steps
+                    + _grid.jumps_passed(plan.stops, plan.t_out[0], final.t, plan.t_out[-1])),
             "num_steps": final.num_steps,
             "num_accepted": final.num_accepted,
             "num_rejected": final.num_rejected,
@@ -101,7 +119,7 @@ class AdaptiveSolver(_stepping.TableauSolver):
         dtype = t_out.dtype
         return _Plan(func, t_out, tf.cast(rtol, dtype), tf.cast(atol, dtype), options["norm"],
                      tf.constant(options["min_step"], dtype),
-                     tf.constant(options["max_step"], dtype))
+                     tf.constant(options["max_step"], dtype), _grid.stops(options, dtype))
 
     def initial_state(self, plan, y0, f0, first_step):
         """The loop state at ``t_out[0]``, and the evaluations spent before the loop."""
@@ -137,14 +155,17 @@ class AdaptiveSolver(_stepping.TableauSolver):
 
     def advance(self, plan, s):
         """Attempt one step from ``s``; accept or reject it; emit the outputs it passes."""
-        t_end, h, reaches_end = self._clip_step(plan, s)
-        y1, f1, error, stages = self.attempt(plan.func, s.t, s.y, s.f, h)
+        t_end, h, reaches_end, at_jump = self._clip_step(plan, s)
+        # Land exactly on the target time rather than a rounding error away from it.
+        t1 = tf.where(reaches_end, t_end, s.t + h)
+        callbacks = _step_callbacks.of(plan.func)
+        callbacks.started(s.t, s.y, h)
+        y1, f1, error, stages = self.attempt(plan.func, s.t, s.y, s.f, h, t1)
         finite = _state.all_finite(y1, f1)
         ratio = error_ratio(error, s.y, y1, plan.rtol, plan.atol, plan.norm)
         ratio = tf.where(finite, ratio, tf.constant(float("inf"), ratio.dtype))
         accept = ratio <= 1.0
-        # Land exactly on the target time rather than a rounding error away from it.
-        t1 = tf.where(reaches_end, t_end, s.t + h)
+        callbacks.judged(accept, s.t, s.y, h)
         coefficients = _dense_output.fit(self.tableau, s.y, y1, s.f, f1, stages, h)
         i_out, outputs = _emit(plan.t_out, accept, s.t, t1, h, s.y, coefficients, s.i_out,
                                s.outputs)
@@ -152,22 +173,27 @@ class AdaptiveSolver(_stepping.TableauSolver):
         h_next = self._next_step(plan, s.h, h, ratio, accept & reaches_end)
         accepted = tf.cast(accept, tf.int32)
         return _State(
-            t=t_next, y=_state.select(accept, y1, s.y), f=_state.select(accept, f1, s.f),
+            t=t_next, y=_state.select(accept, y1, s.y),
+            f=_next_derivative(plan, accept & reaches_end, at_jump, t1, y1,
+                               _state.select(accept, f1, s.f)),
             h=h_next, i_out=i_out, outputs=outputs, num_steps=s.num_steps + 1,
             num_accepted=s.num_accepted + accepted,
             num_rejected=s.num_rejected + 1 - accepted,
             status=_status(plan, accept, finite, h, t_next, h_next))
 
     def _clip_step(self, plan, s):
-        """The time the step may not pass, the step to try, and whether it lands there."""
+        """The time the step may not pass, the step to try, whether it lands there, and
+        whether that time is a jump (None without ``step_t`` and ``jump_t``)."""
         # Steps never pass the last output time (func may be undefined beyond it),
-        # nor, for solvers whose interpolant is too coarse, the next output time.
+        # nor, for solvers whose interpolant is too coarse, the next output time,
+        # nor the next time of step_t or jump_t.
         num_times = plan.t_out.shape[0]
         t_end = (tf.gather(plan.t_out, tf.minimum(s.i_out, num_times - 1))
                  if self.stop_at_outputs else plan.t_out[-1])
+        t_end, at_jump = _grid.clip_at_stop(plan.stops, s.t, t_end)
         remaining = t_end - s.t
         reaches_end = s.h >= remaining
-        return t_end, tf.where(reaches_end, remaining, s.h), reaches_end
+        return t_end, tf.where(reaches_end, remaining, s.h), reaches_end, at_jump
 
     def _next_step(self, plan, h_planned, h, ratio, landed):
         """The controller's next step, kept outside the gradient."""
@@ -176,6 +202,15 @@ class AdaptiveSolver(_stepping.TableauSolver):
         # keep that one for what follows (the next output interval, or the next solve).
         h_next = tf.where(landed, tf.maximum(h_next, h_planned), h_next)
         return tf.stop_gradient(tf.clip_by_value(h_next, plan.min_step, plan.max_step))
+
+
+def _next_derivative(plan, landed, at_jump, t1, y1, f):
+    """``f``, the derivative the next step starts from; re-evaluated after a jump."""
+    if at_jump is None:
+        return f
+    # The accepted step saw func below the jump; the next one starts above it.
+    restart = landed & at_jump & (t1 < plan.t_out[-1])
+    return _grid.restart_after_jump(plan.func, restart, t1, y1, f)
 
 
 def _status(plan, accept, finite, h, t_next, h_next):
@@ -224,7 +259,7 @@ def _project(t_out, accept, t0, t1, h, y0, coefficients, i, projection):
         axes = list(range(1, cotangent.shape.rank))
 
         def inner(x, cotangent=cotangent, axes=axes):
-            # In the times' dtype: a half-precision state keeps float32 times.
+            # The powers of theta are in the times' dtype, float64: project, then cast.
             return tf.cast(tf.reduce_sum(cotangent * x[None], axis=axes), theta.dtype)
 
         value = inner(y0_i) + theta * (inner(d) + theta * (
@@ -238,16 +273,17 @@ def _project(t_out, accept, t0, t1, h, y0, coefficients, i, projection):
 def error_ratio(error, y0, y1, rtol, atol, norm):
     """Scaled error of a step: at most 1 when the step meets ``rtol`` and ``atol``.
 
-    Taken in the tolerances' dtype (the times'): float32 for half-precision components,
-    whose squared errors would overflow float16 (casts are no-ops otherwise).
+    Taken in the state's dtype (float32 for half-precision components, whose squared
+    errors would overflow float16); the ratio comes back in the tolerances' dtype, float64.
     """
-    dtype = rtol.dtype
+    dtype = _state.accumulation_dtype(*(v.dtype for v in y0))
+    rtol_, atol_ = tf.cast(rtol, dtype), tf.cast(atol, dtype)
 
     def scaled(e, a, b):
         e, a, b = (tf.cast(v, dtype) for v in (e, a, b))
-        return e / (atol + rtol * tf.maximum(tf.abs(a), tf.abs(b)))
+        return e / (atol_ + rtol_ * tf.maximum(tf.abs(a), tf.abs(b)))
 
-    return norm(tuple(scaled(e, a, b) for e, a, b in zip(error, y0, y1)))
+    return tf.cast(norm(tuple(scaled(e, a, b) for e, a, b in zip(error, y0, y1))), rtol.dtype)
 
 
 def propose_step(h, ratio, order):
@@ -271,20 +307,25 @@ def initial_step(func, t0, y0, f0, order, rtol, atol, norm):
     solution by about 1% of its scale, then corrects it with an estimate of the
     second derivative from one explicit Euler step.
     """
-    dtype = rtol.dtype  # the times' dtype: float32 for half-precision states
+    # Norms in the state's dtype (float32 for half precision); the scalars that make the
+    # step in the times' dtype, float64.
+    dtype = _state.accumulation_dtype(*(v.dtype for v in y0))
 
     def wide(state):
         return tuple(tf.cast(v, dtype) for v in state)
 
-    scale = tuple(atol + tf.abs(y) * rtol for y in wide(y0))
-    d0 = norm(tuple(y / s for y, s in zip(wide(y0), scale)))
-    d1 = norm(tuple(f / s for f, s in zip(wide(f0), scale)))
+    def scalar_norm(values):
+        return tf.cast(norm(values), rtol.dtype)
+
+    scale = tuple(tf.cast(atol, dtype) + tf.abs(y) * tf.cast(rtol, dtype) for y in wide(y0))
+    d0 = scalar_norm(tuple(y / s for y, s in zip(wide(y0), scale)))
+    d1 = scalar_norm(tuple(f / s for f, s in zip(wide(f0), scale)))
     tiny = tf.constant(1e-5, d0.dtype)
     h0 = tf.where((d0 < tiny) | (d1 < tiny), tf.constant(1e-6, d0.dtype),
                   0.01 * d0 / tf.where(d1 > 0, d1, tf.ones_like(d1)))
     y1 = _state.axpy_sum(y0, h0, [f0], [1.0])
     f1 = func(t0 + h0, y1)
-    d2 = norm(tuple((b - a) / s for a, b, s in zip(wide(f0), wide(f1), scale))) / h0
+    d2 = scalar_norm(tuple((b - a) / s for a, b, s in zip(wide(f0), wide(f1), scale))) / h0
     d12 = tf.maximum(d1, d2)
     h1 = tf.where(
         d12 <= 1e-15,

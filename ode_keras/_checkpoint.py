@@ -26,7 +26,7 @@ import math
 
 import tensorflow as tf
 
-from ode_keras import _outputs, _stepping
+from ode_keras import _outputs, _step_callbacks, _stepping
 
 _Book = collections.namedtuple("_Book", "slots slot_step stride num_steps")
 _Book.__doc__ = """The checkpoints of a solve, as loop variables.
@@ -67,7 +67,8 @@ def integrate(stepper, y0, f0, t_out, params, num_slots=None):
 
         def grad(*grad_ys, variables=None):
             grad_ys = tuple(tf.zeros_like(y) if g is None else g for y, g in zip(ys, grad_ys))
-            grads = _backward(stepper, structure, y0, f0, t_out, params, book, grad_ys)
+            with _step_callbacks.muted():  # replayed steps were reported once already
+                grads = _backward(stepper, structure, y0, f0, t_out, params, book, grad_ys)
             # Variables func reads get their gradients through `params`, given explicitly.
             return grads, [None] * len(variables or ())
 

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from ode_keras import _state
+from ode_keras import _grid, _state
 
 # diffrax's default: far above what a trained Neural ODE needs, and a loud error (never a
 # hang) for a solve that runs away. Under XLA it also sizes the buffers of the gradient
@@ -22,17 +22,18 @@ DEFAULT_MAX_NUM_STEPS = 4096
 # Step counts are int32 tensors inside the solvers: a budget must fit in one.
 MAX_NUM_STEPS_LIMIT = 2**31 - 1
 
-_HALF_DTYPES = (tf.float16, tf.bfloat16)
-
-
 def control_dtype(dtype):
-    """The dtype of the times, step sizes and error norms for a state of ``dtype``.
+    """The dtype of the times, step sizes, tolerances and controller state: float64.
 
-    Half-precision states (float16, bfloat16) keep their dtype, but their times and
-    step-size control run in float32: float16 cannot hold the squares an RMS norm takes
-    (it overflows at 65504), nor times much finer than 1e-3.
+    Whatever the state's ``dtype``: float32 times cannot tell ``1e6`` from ``1e6 + 0.03``
+    (small steps are lost in rounding), and a long solve adds up one rounding error per
+    step in its time. The state keeps its dtype (as in torchdiffeq): ``func`` sees ``t``
+    cast to it, and a step size is cast to it where it multiplies the state. Times are
+    scalars, so the wide dtype costs nothing measurable; ``dtype``, the state's, is
+    accepted for the callers that ask per state.
     """
-    return tf.float32 if dtype in _HALF_DTYPES else dtype
+    del dtype
+    return tf.float64
 
 
 def check_func(func):
@@ -81,7 +82,7 @@ def as_times(t, dtype):
     value = tf.get_static_value(t)
     shown = f"t={value.tolist()}" if value is not None else f"a tensor of shape {t.shape}"
     _check_time_dtype(t.dtype.is_floating or t.dtype.is_integer, shown, t.dtype.name)
-    _check_time_shape(tuple(t.shape), shown)
+    _check_time_shape(tuple(t.shape), shown, min_times=1)
     t = tf.cast(t, dtype)
     if value is not None:
         direction = check_time_values(np.asarray(value, np.float64))
@@ -132,16 +133,18 @@ def _check_time_dtype(is_real, shown, dtype):
         )
 
 
-def _check_time_shape(shape, shown):
+def _check_time_shape(shape, shown, min_times=2):
+    """A 1-D static shape of ``min_times`` times or more (1 for ``odeint``: ``ys`` is ``[y0]``)."""
     if len(shape) != 1 or shape[0] is None:
         raise ValueError(
             f"t must be a 1-D tensor of output times with a static length, got {shown} with "
             f"shape {shape}; pass e.g. tf.constant([0.0, 1.0])."
         )
-    if shape[0] < 2:
+    if shape[0] < min_times:
         raise ValueError(
-            f"t must hold at least 2 times (the start and an output time), got {shown}: "
-            "ys[0] is y0 at t[0], and the solve runs to t[-1]."
+            f"t must hold at least {min_times} time{'s' if min_times > 1 else ''} (the start"
+            f"{' and an output time' if min_times > 1 else ''}), got {shown}: ys[0] is y0 at "
+            "t[0], and the solve runs to t[-1]."
         )
 
 
@@ -252,23 +255,34 @@ def check_options(method, solver, options, name="options"):
 
 
 def check_fixed_step_options(method, options, name):
-    """A fixed-step method's ``options`` (``max_num_steps`` checked): one of step_size, grid."""
-    step_size, grid = options.get("step_size"), options.get("grid")
-    if (step_size is None) == (grid is None):
+    """A fixed-step method's ``options`` (``max_num_steps`` checked): at most one of
+    step_size, grid, grid_constructor (none: the steps are ``t`` itself); ``perturb``."""
+    given = [key for key in ("step_size", "grid", "grid_constructor")
+             if options.get(key) is not None]
+    if len(given) > 1:
         raise ValueError(
-            f"The fixed-step method {method!r} needs exactly one of {name}['step_size'] or "
-            f"{name}['grid'], got {options}; e.g. {name}={{'step_size': 0.01}}, or use an "
-            "adaptive method such as 'dopri5'."
+            f"The fixed-step method {method!r} takes at most one of {name}['step_size'], "
+            f"{name}['grid'] and {name}['grid_constructor'], got {given}; keep one (none "
+            "steps from output time to output time)."
         )
-    if step_size is not None:
-        _check_positive_number(name, "step_size", step_size, options)
-    return {"step_size": options.get("step_size"), "grid": grid, **options}
+    if options.get("step_size") is not None:
+        _check_positive_number(name, "step_size", options["step_size"], options)
+    full = {"step_size": None, "grid": None, "grid_constructor": None, "perturb": False,
+            **options}
+    full["grid"] = _grid.check_times(name, "grid", full["grid"])
+    _grid.check_grid_constructor(name, full["grid_constructor"])
+    if not isinstance(full["perturb"], (bool, np.bool_)):
+        raise TypeError(f"{name}['perturb'] must be True or False, got {full['perturb']!r}.")
+    return full
 
 
 def check_adaptive_options(options, name):
     """An adaptive method's ``options`` (``max_num_steps`` checked), with defaults filled in."""
     full = {"first_step": None, "min_step": 0.0, "max_step": float("inf"),
-            "norm": _state.mixed_rms_norm, **options}
+            "norm": _state.mixed_rms_norm, "step_t": None, "jump_t": None, **options}
+    for key in ("step_t", "jump_t"):
+        full[key] = _grid.check_times(name, key, full[key])
+    _grid.check_disjoint(name, full["step_t"], full["jump_t"])
     if full["first_step"] is not None:
         _check_positive_number(name, "first_step", full["first_step"], full)
     _check_positive_number(name, "max_step", full["max_step"], full)

@@ -14,12 +14,13 @@ import collections
 
 import tensorflow as tf
 
-from ode_keras import _checks, _outputs, _state, _stepping, failures
+from ode_keras import _checks, _one_sided, _outputs, _state, _step_callbacks, _stepping, failures
 from ode_keras._runge_kutta import rk_step
 
-_Plan = collections.namedtuple("_Plan", "func t_out spans steps_per_span total_steps")
+_Plan = collections.namedtuple("_Plan",
+                               "func t_out spans steps_per_span total_steps one_sided")
 _State = collections.namedtuple("_State", "span j y t_reached outputs status")
-_GridPlan = collections.namedtuple("_GridPlan", "func points output_index num_times")
+_GridPlan = collections.namedtuple("_GridPlan", "func points output_index num_times one_sided")
 _GridState = collections.namedtuple("_GridState", "k y t_reached outputs num_steps status")
 
 
@@ -32,7 +33,7 @@ class FixedStepSolver(_stepping.TableauSolver):
     and ``max_num_steps``.
     """
 
-    option_names = ("step_size", "grid", "max_num_steps")
+    option_names = ("step_size", "grid", "grid_constructor", "perturb", "max_num_steps")
 
     @property
     def evaluations_per_step(self):
@@ -43,9 +44,26 @@ class FixedStepSolver(_stepping.TableauSolver):
         """``options`` checked for this method, with defaults; see ``_checks.check_options``."""
         return _checks.check_fixed_step_options(method, options, name)
 
-    def step(self, func, t, y, h):
-        """One step from ``(t, y)``; returns the new state."""
-        y1, _ = rk_step(self.tableau, func, t, y, func(t, y), h)
+    def step(self, func, t, y, h, t1=None, one_sided=False):
+        """One step from ``(t, y)`` to ``t1`` (default ``t + h``); returns the new state.
+
+        ``one_sided`` (the option ``perturb``): ``func`` is seen above ``t`` by the first
+        stage and below ``t1`` by the stages at the step's end (see ``ode_keras.perturb``).
+        """
+        if not one_sided:
+            y1, _ = rk_step(self.tableau, func, t, y, func(t, y), h)
+            return y1
+        f0 = _one_sided.evaluate(func, t, y, _one_sided.ABOVE)
+        y1, _ = rk_step(self.tableau, func, t, y, f0, h, t + h if t1 is None else t1,
+                        _one_sided.BELOW)
+        return y1
+
+    def _reported_step(self, plan, t, y, h, t1):
+        """:meth:`step`, reported to the step callbacks ``plan.func`` carries."""
+        callbacks = _step_callbacks.of(plan.func)
+        callbacks.started(t, y, h)
+        y1 = self.step(plan.func, t, y, h, t1, plan.one_sided)
+        callbacks.accepted(t, y, h)
         return y1
 
     def stepper(self, func, *, rtol, atol, options):
@@ -57,7 +75,8 @@ class FixedStepSolver(_stepping.TableauSolver):
         # of a while loop holds buffers for its maximum_iterations, so nested loops would pay
         # (number of outputs) x max_num_steps.
         return _stepping.Stepper(
-            make_plan=lambda t_out: self.plan(func, t_out, options["step_size"]),
+            make_plan=lambda t_out: self.plan(func, t_out, options["step_size"],
+                                              options["perturb"]),
             # Every step evaluates its own first stage: f0 is not needed.
             start=lambda plan, y0, f0: (self.initial_state(plan, y0, options["max_num_steps"]),
                                         None),
@@ -70,11 +89,14 @@ class FixedStepSolver(_stepping.TableauSolver):
                        final.status)),
             max_iterations=lambda plan: _iteration_bound(plan.t_out, options))
 
-    def plan(self, func, t_out, step_size):
-        """The steps of a solve over ``t_out``: how many per output interval, and in all."""
-        step_size = tf.constant(step_size, t_out.dtype)
+    def plan(self, func, t_out, step_size, one_sided=False):
+        """The steps of a solve over ``t_out``: how many per output interval, and in all.
+
+        Without a ``step_size``, one step per output interval: the steps are ``t`` itself.
+        """
         steps_per_span, total_steps = _steps_per_span(t_out, step_size)
-        return _Plan(func, t_out, t_out[1:] - t_out[:-1], steps_per_span, total_steps)
+        return _Plan(func, t_out, t_out[1:] - t_out[:-1], steps_per_span, total_steps,
+                     one_sided)
 
     def initial_state(self, plan, y0, max_num_steps):
         """The loop state at ``t_out[0]``; a solve longer than the budget fails at once."""
@@ -89,7 +111,9 @@ class FixedStepSolver(_stepping.TableauSolver):
         count = plan.steps_per_span[s.span]
         h = plan.spans[s.span] / tf.cast(count, plan.t_out.dtype)
         t_j = plan.t_out[s.span] + tf.cast(s.j, plan.t_out.dtype) * h
-        y_next = self.step(plan.func, t_j, s.y, h)
+        last = tf.equal(s.j + 1, count)
+        y_next = self._reported_step(plan, t_j, s.y, h,
+                                     tf.where(last, plan.t_out[s.span + 1], t_j + h))
         finite = _state.all_finite(y_next)
         y = _state.select(finite, y_next, s.y)
         span_done = finite & tf.equal(s.j + 1, count)
@@ -116,13 +140,13 @@ class FixedStepSolver(_stepping.TableauSolver):
 
         return _stepping.Stepper(
             make_plan=lambda t_out: self.grid_plan(func, t_out, options["grid"],
-                                                   options["max_num_steps"]),
+                                                   options["max_num_steps"], options["perturb"]),
             start=start, advance=self.advance_on_grid,
             keep_going=lambda plan, s: ((s.k < plan.points.shape[0])
                                         & tf.equal(s.status, failures.OK)),
             finish=finish, max_iterations=lambda plan: plan.points.shape[0] - 1)
 
-    def grid_plan(self, func, t_out, grid, max_num_steps):
+    def grid_plan(self, func, t_out, grid, max_num_steps, one_sided=False):
         """The step points (grid and output times, sorted) and each one's output index or -1."""
         num_times = t_out.shape[0]
         grid = tf.clip_by_value(grid, t_out[0], t_out[-1])
@@ -136,13 +160,14 @@ class FixedStepSolver(_stepping.TableauSolver):
                 f"options['grid'] has {points.shape[0] - num_times} points, more than "
                 f"max_num_steps={max_num_steps}; raise options['max_num_steps']."
             )
-        return _GridPlan(func, points, output_index, num_times)
+        return _GridPlan(func, points, output_index, num_times, one_sided)
 
     def advance_on_grid(self, plan, s):
         """Step from grid point ``k - 1`` to ``k``; write the output if ``k`` is an output time."""
         h = plan.points[s.k] - plan.points[s.k - 1]
         # Points repeated by the union (a grid point on an output time) cost nothing.
-        y_next = tf.cond(h > 0, lambda: self.step(plan.func, plan.points[s.k - 1], s.y, h),
+        y_next = tf.cond(h > 0, lambda: self._reported_step(plan, plan.points[s.k - 1], s.y, h,
+                                                            plan.points[s.k]),
                          lambda: s.y)
         finite = _state.all_finite(y_next)
         index = plan.output_index[s.k]
@@ -159,9 +184,9 @@ def _steps_per_span(t_out, step_size):
     # A quotient a rounding error above a whole number (0.5 / 0.05 = 10.000000000000002)
     # must not cost an extra step. Counted in float64 and capped at 2**31 - 1 before the
     # cast to int32, which would wrap around (1e10 steps became 1); a capped count fails
-    # the budget check in initial_state.
+    # the budget check in initial_state. No step_size: one step per interval.
     quotients = tf.cast(tf.stop_gradient(t_out[1:] - t_out[:-1]), tf.float64) / tf.cast(
-        step_size, tf.float64)
+        step_size if step_size is not None else float("inf"), tf.float64)
     steps = tf.maximum(tf.math.ceil(quotients - 1e-6), 1.0)
     cap = tf.constant(float(_checks.MAX_NUM_STEPS_LIMIT), tf.float64)
     return (tf.cast(tf.minimum(steps, cap), tf.int32),

@@ -19,10 +19,10 @@ import dataclasses
 
 import tensorflow as tf
 
-from ode_keras import _checks, _stepping
+from ode_keras import _checks, _grid, _one_sided, _step_callbacks, _stepping
 from ode_keras._adaptive import AdaptiveSolver
 from ode_keras._keras_private import backend_variable
-from ode_keras._state import mixed_rms_norm
+from ode_keras._state import accumulation_dtype, mixed_rms_norm
 from ode_keras.odeint import Problem, prepare_and_list_reads, solve
 from ode_keras.solvers import get_solver
 
@@ -133,8 +133,12 @@ def _backward_problem_settings(problem, method, options, adjoint_method, adjoint
                 f"{method!r}; use e.g. adjoint_method='dopri5'.")
         del adjoint_options["norm"]
     adjoint_options = _checks.check_options(method, solver, adjoint_options, "adjoint_options")
-    if adjoint_options.get("grid") is not None:
-        raise ValueError("adjoint_options['grid'] is not supported; use 'step_size'.")
+    if adjoint_options.get("jump_t") is None and "jump_t" in solver.option_names:
+        # func jumps at the same times on the way back (the default options carry them).
+        adjoint_options["jump_t"] = problem.options.get("jump_t")
+        _grid.check_disjoint("adjoint_options", adjoint_options["step_t"],
+                             adjoint_options["jump_t"])
+    adjoint_options = _grid.as_tensors(adjoint_options, problem.t.dtype)
     if seminorm:
         adjoint_options["norm"] = _seminorm(len(problem.y0))
     rtol = problem.rtol if adjoint_rtol is None else _checks.check_tolerance(
@@ -168,7 +172,7 @@ def _params(func, adjoint_params, variables_read, state_dtype):
 def _check_param_dtype(variable, state_dtype):
     """A parameter adjoint is integrated with the state: it needs the state's float dtype
     (or float32, the variables' dtype under mixed precision, for a half-precision state)."""
-    allowed = {state_dtype, _checks.control_dtype(state_dtype)}
+    allowed = {state_dtype, accumulation_dtype(state_dtype)}
     if variable.dtype not in allowed:
         raise TypeError(
             f"adjoint_params holds the variable {variable.name!r} of dtype "
@@ -223,16 +227,20 @@ def _backward_pass(forward, ys, grad_ys, params, backward, counter):
     num_times = t.shape[0]
     grad_ys = tuple(tf.zeros_like(y) if g is None else g for y, g in zip(ys, grad_ys))
     interval = _Interval(forward, ys, grad_ys, params, backward)
+    # dL/dt in the state's dtype (float32 for half precision): as a float64 part of the
+    # augmented state it would make the whole step-error norm float64.
+    a_t_dtype = accumulation_dtype(ys[0].dtype)
     start = _Carry(i=num_times - 1, a_z=tuple(g[-1] for g in grad_ys),
-                   a_theta=tuple(tf.zeros_like(p) for p in params), a_t=tf.zeros([], t.dtype),
-                   time_grads=tf.TensorArray(t.dtype, size=num_times), nfe=0, num_steps=0,
+                   a_theta=tuple(tf.zeros_like(p) for p in params), a_t=tf.zeros([], a_t_dtype),
+                   time_grads=tf.TensorArray(a_t_dtype, size=num_times), nfe=0, num_steps=0,
                    # No step to carry yet: the first interval selects one.
                    step_size=tf.zeros([], t.dtype))
     (end,) = tf.while_loop(lambda c: c.i > 0, lambda c: (interval(c),), (start,),
                            maximum_iterations=num_times - 1)
     if counter is not None:
         counter.record_backward({"nfe": end.nfe, "num_steps": end.num_steps})
-    return end.a_z, end.time_grads.write(0, end.a_t).stack(), end.a_theta
+    grad_t = tf.cast(end.time_grads.write(0, end.a_t).stack(), t.dtype)
+    return end.a_z, grad_t, end.a_theta
 
 
 class _Interval:
@@ -240,8 +248,11 @@ class _Interval:
 
     def __init__(self, forward, ys, grad_ys, params, backward):
         self.t, self.direction, self.ys, self.grad_ys = forward.t, forward.direction, ys, grad_ys
-        self.num_state = len(ys)
-        self.dynamics = _augmented_dynamics(forward.func, self.num_state, params)
+        self.num_state, self.is_tuple = len(ys), forward.is_tuple
+        # The user's callback_step_adjoint etc. see the augmented state, named.
+        self.dynamics = _step_callbacks.attach(
+            _augmented_dynamics(forward.func, self.num_state, params),
+            _step_callbacks.adjoint_of(forward.func).mapped(state=self.named))
         self.backward = backward
         # The first stage of each backward solve is the derivative evaluated at t_i,
         # except for fixed-step solvers, which evaluate their own.
@@ -257,8 +268,8 @@ class _Interval:
         # At output time t_i: the forward state, and dL/dt_i from the output's sensitivity.
         state = _Augmented(tuple(y[c.i] for y in self.ys), c.a_z, c.a_theta, c.a_t)
         derivative = self.dynamics(self.t[c.i], state.flat())
-        # In the times' dtype (float32 for a half-precision state, else a no-op cast).
-        dL_dti = sum(tf.cast(tf.reduce_sum(g[c.i] * f), self.t.dtype)
+        # In a_t's dtype (float32 for a half-precision state, else a no-op cast).
+        dL_dti = sum(tf.cast(tf.reduce_sum(g[c.i] * f), c.a_t.dtype)
                      for g, f in zip(self.grad_ys, derivative[:self.num_state]))
         state = state._replace(a_t=c.a_t - dL_dti)
         end, stats = self._solve(c, state, derivative)
@@ -271,14 +282,21 @@ class _Interval:
             num_steps=c.num_steps + stats["num_steps"],
             step_size=stats["next_step"] if self.carry_step else c.step_size)
 
+    def named(self, values):
+        """The flat augmented state as an ``_Augmented``, ``z`` and ``a_z`` shaped as ``y0``."""
+        state = _Augmented.unflat(values, self.num_state)
+        return state if self.is_tuple else state._replace(z=state.z[0], a_z=state.a_z[0])
+
     def _solve(self, c, state, derivative):
         """Solve the augmented system from t_i back to t_{i-1}; the state there, and stats."""
-        options = self.backward["options"]
+        times = tf.stack([self.t[c.i], self.t[c.i - 1]])
+        options = _grid.construct(self.backward["options"], self.dynamics, self.named(
+            state.flat()), times, "adjoint_options")
         if self.carry_step:
             options = {**options, "first_step": c.step_size}
         problem = Problem(
             func=self.dynamics, y0=state.flat(), f0=derivative,
-            t=tf.stack([self.t[c.i], self.t[c.i - 1]]), direction=-self.direction,
+            t=times, direction=-self.direction,
             is_tuple=True, solver=self.backward["solver"], rtol=self.backward["rtol"],
             atol=self.backward["atol"], options=options,
             backward_interval=(self.t[c.i], self.t[c.i - 1]))
@@ -288,19 +306,22 @@ class _Interval:
 
 def _augmented_dynamics(func, num_state, params):
     """The right-hand side of ``[z, a_z, a_theta, a_t]`` (Chen et al. 2018, eq. 48-51)."""
-    def dynamics(t, values):
+    @_one_sided.takes_side
+    def dynamics(t, values, side=0):
         state = _Augmented.unflat(values, num_state)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(t)
             tape.watch(state.z)
             tape.watch(params)
-            f = func(t, state.z)
+            f = _one_sided.evaluate(func, t, state.z, side)
         negative_a = [-a for a in state.a_z]
         vjp_t, vjp_z, vjp_params = tape.gradient(
             f, (t, state.z, params), output_gradients=negative_a,
             unconnected_gradients=tf.UnconnectedGradients.ZERO)
         vjp_params = tuple(_dense(g) for g in vjp_params)
-        return _Augmented(tuple(f), tuple(vjp_z), vjp_params, vjp_t).flat()
+        # t is float64 (the solver's times); a_t has the state's accumulation dtype.
+        return _Augmented(tuple(f), tuple(vjp_z), vjp_params,
+                          tf.cast(vjp_t, state.a_t.dtype)).flat()
 
     return dynamics
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from ode_keras import _checkpoint, _checks, failures
+from ode_keras import _checkpoint, _checks, _grid, _one_sided, _step_callbacks, failures
 from ode_keras.solvers import get_solver
 
 GRADIENTS = ("backprop", "checkpoint", "adjoint")
@@ -40,8 +40,9 @@ def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
         y0: Initial state: a floating tensor of any shape, or a tuple of them
             (then ``ys`` is a tuple too).
         t: 1-D tensor of at least 2 output times, strictly increasing or
-            strictly decreasing (integration backwards in time). Cast to the
-            state's dtype.
+            strictly decreasing (integration backwards in time). The solver
+            keeps times in float64 whatever the state's dtype; ``func`` sees
+            ``t`` in the state's dtype, and ``t``'s gradient has ``t``'s dtype.
         method: A name from :data:`ode_keras.SOLVERS`. Defaults to ``"dopri5"``.
         rtol: Relative tolerance of the adaptive methods. Defaults to 1e-7.
         atol: Absolute tolerance of the adaptive methods. Defaults to 1e-9.
@@ -103,7 +104,7 @@ class Problem:
         func: ``func(t, y)`` on tuple states, returning a tuple.
         y0: Initial state as a tuple of tensors.
         f0: ``func(t[0], y0)``, evaluated once by the checks and reused.
-        t: The output times (1-D tensor, the state's dtype).
+        t: The output times (1-D tensor, float64: see ``_checks.control_dtype``).
         direction: +1 or -1 (or a scalar tensor when ``t`` is symbolic).
         is_tuple: Whether the user's state is a tuple.
         solver: The checked method's solver.
@@ -131,20 +132,26 @@ def prepare(func, y0, t, *, method, rtol, atol, options):
     _checks.check_func(func)
     y0, is_tuple = _checks.as_state(y0)
     state_dtype = y0[0].dtype
-    # Half-precision states keep their dtype; times and step control run in float32.
+    # The state keeps its dtype; times and step control run in float64 (see control_dtype).
     t, direction = _checks.as_times(t, _checks.control_dtype(state_dtype))
     solver = get_solver(method, "method")
     options = _checks.check_options(method, solver, options)
-    if options.get("grid") is not None:
-        options["grid"] = tf.cast(tf.convert_to_tensor(_checks.check_grid(options["grid"])),
-                                  t.dtype)
+    options = _grid.construct(_grid.as_tensors(options, t.dtype), func,
+                              y0 if is_tuple else y0[0], t)
     rtol, atol = _checks.check_tolerance("rtol", rtol), _checks.check_tolerance("atol", atol)
+    accepts_perturb = _one_sided.accepts_perturb(func)
 
-    def tuple_func(time, state):
-        time = tf.cast(time, state_dtype)  # no-op unless the state is half-precision
-        value = func(time, tuple(state) if is_tuple else state[0])
+    @_one_sided.takes_side
+    def tuple_func(time, state, side=0):
+        time = tf.cast(time, state_dtype)  # the solver's float64 time, in the state's dtype
+        value = _one_sided.call_user(func, accepts_perturb, time,
+                                     tuple(state) if is_tuple else state[0], side)
         return tuple(value) if is_tuple else (value,)
 
+    _step_callbacks.attach(
+        tuple_func, _step_callbacks.from_func(func).mapped(
+            state=None if is_tuple else lambda state: state[0]),
+        adjoint=_step_callbacks.from_func(func, _step_callbacks.ADJOINT_SUFFIX))
     f0 = _checks.check_derivative(func(tf.cast(t[0], state_dtype), y0 if is_tuple else y0[0]),
                                   y0, is_tuple)
     return Problem(func=tuple_func, y0=y0, f0=f0, t=t, direction=direction, is_tuple=is_tuple,
@@ -170,18 +177,26 @@ def solve(problem, checkpointed_params=None):
     With ``checkpointed_params`` (the variables ``func`` reads, possibly none),
     the solve's gradient is the checkpointed one.
     """
+    if problem.t.shape[0] == 1:  # one time: ys is [y0], nothing to solve
+        return tuple(y[None] for y in problem.y0), _no_stats()
     func, f0, t, direction = problem.func, problem.f0, problem.t, problem.direction
     options = problem.options
     if not (isinstance(direction, int) and direction == 1):
         user_func = func
 
-        def func(s, y):
-            return tuple(direction * v for v in user_func(direction * s, y))
+        def flip(values):  # a symbolic direction is in the times' dtype, float64
+            return tuple(tf.cast(direction, v.dtype) * v for v in values)
 
-        f0 = tuple(direction * v for v in f0)
+        @_one_sided.takes_side
+        def func(s, y, side=0):
+            return flip(_one_sided.evaluate(user_func, direction * s, y,
+                                            _one_sided.flip(side, direction)))
+
+        _step_callbacks.attach(
+            func, _step_callbacks.reversed_in_time(_step_callbacks.of(user_func), direction))
+        f0 = flip(f0)
         t = direction * t
-        if options.get("grid") is not None:
-            options = {**options, "grid": direction * options["grid"]}
+        options = _grid.reversed_in_time(options, direction)
     if checkpointed_params is None:
         ys, s_reached, stats = problem.solver.integrate(
             func, problem.y0, f0, t, rtol=problem.rtol, atol=problem.atol, options=options)
@@ -200,3 +215,10 @@ def solve(problem, checkpointed_params=None):
                    max_num_steps=options["max_num_steps"], t_end=problem.t[-1], stats=stats,
                    backward=problem.backward_interval)
     return ys, stats
+
+
+def _no_stats():
+    """The statistics of a solve that takes no step."""
+    zero = tf.constant(0, tf.int32)
+    return {"nfe": zero, "num_steps": zero, "num_accepted": zero, "num_rejected": zero,
+            "status": tf.constant(failures.OK, tf.int32)}
