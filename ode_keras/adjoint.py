@@ -267,7 +267,10 @@ class _Interval:
     def __call__(self, c):
         # At output time t_i: the forward state, and dL/dt_i from the output's sensitivity.
         state = _Augmented(tuple(y[c.i] for y in self.ys), c.a_z, c.a_theta, c.a_t)
-        derivative = self.dynamics(self.t[c.i], state.flat())
+        # func below t_i (in the direction of the forward solve), the side the backward
+        # solve integrates over, in case func jumps at an output time.
+        derivative = self.dynamics(self.t[c.i], state.flat(),
+                                   side=_one_sided.flip(_one_sided.BELOW, self.direction))
         # In a_t's dtype (float32 for a half-precision state, else a no-op cast).
         dL_dti = sum(tf.cast(tf.reduce_sum(g[c.i] * f), c.a_t.dtype)
                      for g, f in zip(self.grad_ys, derivative[:self.num_state]))
