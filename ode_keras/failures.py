@@ -23,6 +23,7 @@ STEP_UNDERFLOW = 2
 NON_FINITE = 3
 SINGULAR_MATRIX = 4
 NON_FINITE_JACOBIAN = 5
+NEWTON_FAILURE = 6
 
 # The implicit methods' own failures: the message of each, after "ODE solve failed".
 _IMPLICIT_MESSAGES = {
@@ -33,6 +34,11 @@ _IMPLICIT_MESSAGES = {
                           "(NaN or Inf) at t = ", "; func is not differentiable "
                           "there (a square root or a division at zero?): change func, or "
                           "start the solve elsewhere."),
+    NEWTON_FAILURE: ("the Newton iterations of an implicit method's stages did not converge "
+                     "at t = ", ", even with a fresh Jacobian at the smallest step allowed "
+                     "(or at step_size, for a fixed-step method); take a smaller step_size, "
+                     "lower min_step, raise max_newton_iterations or newton_tolerance in "
+                     "{opts}, or check that func is smooth there."),
 }
 
 # An adaptive explicit method that runs out of steps while rejecting at least this share
@@ -48,7 +54,8 @@ class SolveError(tf.errors.InvalidArgumentError):
 
     Attributes:
         status: The status code (:data:`MAX_STEPS`, :data:`STEP_UNDERFLOW`,
-            :data:`NON_FINITE`, :data:`SINGULAR_MATRIX`, :data:`NON_FINITE_JACOBIAN`).
+            :data:`NON_FINITE`, :data:`SINGULAR_MATRIX`, :data:`NON_FINITE_JACOBIAN`,
+            :data:`NEWTON_FAILURE`).
         t: The time the solve reached, a float.
     """
 
@@ -97,12 +104,12 @@ def _parts(code, *, t_reached, t_end, stats, max_num_steps, backward):
 
 _STIFF = (" The problem looks stiff: an explicit method that rejects this many steps is "
           "held to tiny steps by stability, not accuracy, and tighter or looser tolerances "
-          "change little; rescale its fastest rates or shorten the interval.")
+          "change little; try a stiff method: method='kvaerno5' (or 'rodas5p').")
 
 
 def _looks_stiff(stats):
-    if "next_step" not in stats:  # fixed-step methods reject nothing
-        return False
+    if "next_step" not in stats or "num_jacobians" in stats:
+        return False  # fixed-step methods reject nothing; implicit ones are the advice
     steps = tf.cast(stats["num_steps"], tf.float32)
     return tf.cast(stats["num_rejected"], tf.float32) >= STIFF_REJECTED_SHARE * steps
 

@@ -13,9 +13,10 @@ XLA.
 the private module ``_scipy``), which is no Runge-Kutta tableau.
 """
 
-from ode_keras import tableaus
+from ode_keras import implicit_tableaus, tableaus
 from ode_keras._adaptive import AdaptiveSolver
 from ode_keras._fixed import FixedStepSolver
+from ode_keras._implicit import ImplicitSolver
 from ode_keras._runge_kutta import rk_step
 from ode_keras._scipy import ScipySolver
 
@@ -28,10 +29,19 @@ RK_SOLVERS = {
 }
 """The Runge-Kutta methods by name (each solver has a ``tableau``)."""
 
-SOLVERS = {**RK_SOLVERS, "scipy_solver": ScipySolver()}
+IMPLICIT_SOLVERS = {
+    tableau.name: ImplicitSolver(tableau) for tableau in implicit_tableaus.ALL_IMPLICIT_TABLEAUS
+}
+"""The implicit Runge-Kutta (ESDIRK) methods by name, for stiff problems: ``kvaerno3``,
+``kvaerno4``, ``kvaerno5`` (adaptive, L-stable), ``implicit_euler`` and ``trapezoid``
+(fixed step)."""
+
+SOLVERS = {**RK_SOLVERS, **IMPLICIT_SOLVERS, "scipy_solver": ScipySolver()}
 """Every method by name: ``euler``, ``midpoint``, ``heun``, ``heun3``, ``rk4``,
 ``rk4_38`` (fixed step) and ``adaptive_heun``, ``fehlberg2``, ``bosh3``, ``dopri5``,
-``tsit5``, ``dopri8`` (adaptive), and ``scipy_solver`` (eager only)."""
+``tsit5``, ``dopri8`` (adaptive), the ESDIRK methods ``kvaerno3``, ``kvaerno4``,
+``kvaerno5``, ``implicit_euler``, ``trapezoid`` (stiff problems), and ``scipy_solver``
+(eager only)."""
 
 
 def get_solver(name, argname="method"):

@@ -8,7 +8,8 @@ import argparse
 import importlib
 
 METHODS = ("adaptive_heun", "bosh3", "dopri5", "dopri8", "euler", "fehlberg2", "heun",
-           "heun3", "midpoint", "rk4", "rk4_38", "scipy_solver", "tsit5")
+           "heun3", "implicit_euler", "kvaerno3", "kvaerno4", "kvaerno5", "midpoint", "rk4",
+           "rk4_38", "scipy_solver", "trapezoid", "tsit5")
 """The names of :data:`ode_keras.SOLVERS`, sorted (a test keeps them equal)."""
 
 DATASETS = ("auto", "mnist", "digits")
