@@ -55,7 +55,13 @@ def odeint_adjoint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, option
         adjoint_rtol: Relative tolerance of the backward solve. Defaults to ``rtol``.
         adjoint_atol: Absolute tolerance of the backward solve. Defaults to ``atol``.
         adjoint_options: Options of the backward solve; defaults to ``options``
-            when the methods agree. ``{"norm": "seminorm"}`` leaves the
+            when the methods agree. ``jump_t`` defaults to the forward one for
+            an adaptive ``adjoint_method``; a ``grid_constructor`` is called
+            per interval with the augmented dynamics, the augmented state and
+            ``[t_i, t_{i-1}]``. The backward solve calls ``func``'s
+            ``callback_step_adjoint``, ``callback_accept_step_adjoint`` and
+            ``callback_reject_step_adjoint``, with ``y0`` the augmented state
+            ``(z, a_z, a_theta, a_t)``. ``{"norm": "seminorm"}`` leaves the
             parameter and time adjoints out of the error norm (Kidger, Chen &
             Lyons 2021), which usually saves backward steps.
         counter: Optional :class:`ode_keras.stats.SolverCounter` that adds the

@@ -36,20 +36,33 @@ def odeint(func, y0, t, *, method="dopri5", rtol=1e-7, atol=1e-9, options=None,
     Args:
         func: Callable ``func(t, y) -> dy/dt`` with ``t`` a scalar tensor and
             ``dy/dt`` of the structure, shape and dtype of ``y``. A Keras layer
-            or model whose ``call`` takes ``(t, y)`` works.
+            or model whose ``call`` takes ``(t, y)`` works. A ``perturb``
+            parameter, if declared, tells ``func`` which side of a jump in time
+            to take (:class:`ode_keras.perturb.Perturb`). Callables under the
+            names ``callback_step``, ``callback_accept_step`` and
+            ``callback_reject_step`` on ``func`` are called with ``(t0, y0, dt)``
+            at each step. Inside ``tf.function`` a callback runs once, when
+            traced: its TensorFlow ops (``variable.assign_add(1)``,
+            ``tf.print``) run at every step, its Python side effects do not.
         y0: Initial state: a floating tensor of any shape, or a tuple of them
             (then ``ys`` is a tuple too).
-        t: 1-D tensor of at least 2 output times, strictly increasing or
-            strictly decreasing (integration backwards in time). The solver
+        t: 1-D tensor of output times, strictly increasing or strictly
+            decreasing (integration backwards in time); a single time gives
+            ``ys = [y0]`` without solving. The solver
             keeps times in float64 whatever the state's dtype; ``func`` sees
             ``t`` in the state's dtype, and ``t``'s gradient has ``t``'s dtype.
         method: A name from :data:`ode_keras.SOLVERS`. Defaults to ``"dopri5"``.
         rtol: Relative tolerance of the adaptive methods. Defaults to 1e-7.
         atol: Absolute tolerance of the adaptive methods. Defaults to 1e-9.
-        options: Method options. Fixed-step methods need ``step_size`` (or a
-            ``grid`` of step points); adaptive methods accept ``first_step``,
-            ``min_step``, ``max_step`` and ``norm``; all accept
-            ``max_num_steps`` (default 4096). Under XLA, differentiating
+        options: Method options. Fixed-step methods take at most one of
+            ``step_size``, ``grid`` (step points) and ``grid_constructor``
+            (``(func, y0, t) -> grid``), and without any step from output time
+            to output time; ``perturb=True`` makes each step see ``func`` on its
+            own side of its ends. Adaptive methods accept ``first_step``,
+            ``min_step``, ``max_step``, ``norm``, ``step_t`` (times the steps
+            stop at) and ``jump_t`` (times ``func`` jumps: steps stop there and
+            restart on the far side). All accept ``max_num_steps`` (default
+            4096). Under XLA, differentiating
             through the solver allocates buffers for ``max_num_steps`` steps:
             pass a realistic budget, or use ``gradient="checkpoint"``.
         return_stats: Also return solver statistics.
