@@ -139,8 +139,8 @@ def _plain(name, key, value):
     """A JSON-friendly copy of one option value (numpy scalars and arrays become Python)."""
     if isinstance(value, np.generic):
         return value.item()
-    if key == "grid" and value is not None:
-        with _argument(f"{name}['grid']"):
+    if key in ("grid", "step_t", "jump_t") and value is not None:  # times: a tuple of floats
+        with _argument(f"{name}['{key}']"):
             return tuple(float(v) for v in _checks.check_grid(value, name))
     if key != "norm" and not (value is None or isinstance(value, (numbers.Real, str))):
         raise TypeError(

@@ -37,9 +37,9 @@ class Perturb(enum.Enum):
     Example:
         >>> import tensorflow as tf
         >>> from ode_keras import odeint
-        >>> def forcing(t, y, perturb=Perturb.NONE):
-        ...     after = t > 1.0 or (t == 1.0 and perturb is Perturb.NEXT)
-        ...     return tf.ones_like(y) if after else tf.zeros_like(y)
+        >>> def forcing(t, y, perturb=Perturb.NONE):  # dy/dt = 0, then 1 from t = 1
+        ...     after = t >= 1.0 if perturb is Perturb.NEXT else t > 1.0
+        ...     return tf.where(after, tf.ones_like(y), tf.zeros_like(y))
         >>> ys = odeint(forcing, tf.constant([0.0], tf.float64), [0.0, 2.0],
         ...             options={"jump_t": [1.0]})
         >>> round(float(ys[-1, 0]), 6)  # y = max(t - 1, 0)

@@ -4,11 +4,12 @@ The problem with a jump: ``dy/dt = -y`` before ``t = 1`` and ``3 - y`` after (a 
 switched on), ``y(0) = 1``; exactly ``exp(-t)``, then ``3 + (exp(-1) - 3) exp(1 - t)``.
 """
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ode_keras import SOLVERS, SolverCounter, odeint, odeint_adjoint
+from ode_keras import SOLVERS, ODEBlock, SolverCounter, odeint, odeint_adjoint
 from ode_keras._one_sided import nudge
 from ode_keras.perturb import Perturb
 
@@ -117,8 +118,8 @@ def test_bad_fixed_step_options_are_refused(options, error, message):
 
 def _step_forcing(t, y, perturb=Perturb.NONE):
     """dy/dt = 1 before t = 1 and 3 after; at t = 1 itself the side perturb asks for."""
-    after = t > 1.0 or (t == 1.0 and perturb is Perturb.NEXT)
-    return tf.fill(tf.shape(y), tf.constant(3.0 if after else 1.0, y.dtype))
+    after = t >= 1.0 if perturb is Perturb.NEXT else t > 1.0  # perturb is known when tracing
+    return tf.where(after, 3.0 * tf.ones_like(y), tf.ones_like(y))
 
 
 def _ramp(t):  # its exact solution from y(0) = 0
@@ -140,6 +141,27 @@ def test_perturb_gives_each_step_the_limit_from_its_own_side(t):
     # Forwards the step ends see t = 1 from below and the restart from above; backwards
     # the other way round, both named in t.
     assert {(1.0, Perturb.PREV), (1.0, Perturb.NEXT)} <= set(sides)
+
+
+class SteppedForcing(keras.layers.Layer):
+    """A Keras layer whose ``call`` declares ``perturb``."""
+
+    def __init__(self):
+        super().__init__(dtype="float64")
+
+    def call(self, t, y, perturb=Perturb.NONE):
+        return _step_forcing(t, y, perturb)
+
+
+def test_a_keras_layer_and_an_odeblock_take_jump_times():
+    ys = odeint(SteppedForcing(), tf.constant([0.0], tf.float64),
+                tf.constant([0.0, 2.0], tf.float64), options={"jump_t": [1.0]})
+    np.testing.assert_allclose(ys[-1, 0], 4.0, rtol=0, atol=1e-12)
+    block = ODEBlock(SteppedForcing(), t=(0.0, 2.0), rtol=1e-6, atol=1e-8, adjoint=False,
+                     options={"jump_t": np.array([1.0])}, dtype="float64")
+    np.testing.assert_allclose(block(tf.zeros([3, 1], tf.float64)), np.full([3, 1], 4.0),
+                               rtol=0, atol=1e-12)
+    assert list(block.get_config()["options"]["jump_t"]) == [1.0]  # JSON-friendly
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
