@@ -23,7 +23,10 @@ the adaptive one with its step-size control), ``_stepping`` (a solve as a
 step), ``_state`` (arithmetic on tuple states), ``_outputs`` (the solution at the
 output times), ``_scipy`` (``method="scipy_solver"``), ``_checks`` and
 ``_layer_args`` (argument checks for the functions and for the layer),
-``_keras_private`` (every use of Keras private API), ``_event_search`` and ``_event_root``
+``_keras_private`` (every use of Keras private API), ``_adams_fixed`` and
+``_adams_variable`` (the Adams drivers: fixed order on fixed steps, and variable step and
+order) with ``_adams_history`` (their memory and step) and ``_adams_coefficients``
+(their coefficients on any mesh), ``_event_search`` and ``_event_root``
 (where an event happens: the step search, the root along a step);
 ``implicit_tableaus`` (public: ESDIRK tableaus) with ``_implicit`` (their driver),
 ``_implicit_step`` (one step), ``_newton`` (a stage's Newton solve and its gradient),
