@@ -16,7 +16,7 @@ def axpy_sum(y, h, stages, weights):
     result = []
     for i, y_i in enumerate(y):
         terms = [w * k[i] for w, k in zip(weights, stages) if w != 0.0]
-        # h is in the times' dtype: float32 for a half-precision component (a no-op else).
+        # h is in the times' dtype, float64: the state's dtype from here on.
         result.append(y_i + tf.cast(h, y_i.dtype) * tf.add_n(terms) if terms else y_i)
     return tuple(result)
 
@@ -25,6 +25,16 @@ def weighted_sum(h, stages, weights):
     """Return ``h * sum_j weights[j] * stages[j]`` component by component."""
     zeros = tuple(tf.zeros_like(k) for k in stages[0])
     return axpy_sum(zeros, h, stages, weights)
+
+
+def accumulation_dtype(*dtypes):
+    """The dtype a norm or a sum over states of these ``dtypes`` is taken in.
+
+    float64 if any of them is, else float32: half-precision (float16, bfloat16) values are
+    measured in float32, where their squares cannot overflow (float16 does at 65504). It is
+    also the dtype of the variables of a mixed-precision model.
+    """
+    return tf.float64 if tf.float64 in [tf.as_dtype(d) for d in dtypes] else tf.float32
 
 
 def rms(x):

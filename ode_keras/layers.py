@@ -206,7 +206,7 @@ class ODEBlock(keras.layers.Layer):
                 "ODEBlock integrates a floating state, but received inputs of dtype "
                 f"{inputs.dtype.name}. Cast them first, e.g. keras.ops.cast(x, 'float32'), or "
                 "put an Embedding or Rescaling layer before the block.")
-        # Half-precision states (mixed_float16) keep float32 times: see odeint.
+        # The solver's own time dtype (float64), so no precision is lost on the way.
         times = tf.constant(self._t, dtype=_checks.control_dtype(inputs.dtype))
         counter = SolverCounter(variables={"nfe_forward": self._nfe_forward,
                                            "nfe_backward": self._nfe_backward})
