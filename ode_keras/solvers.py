@@ -13,21 +13,38 @@ XLA.
 the private module ``_scipy``), which is no Runge-Kutta tableau.
 """
 
-from ode_keras import implicit_tableaus, tableaus
+from ode_keras import implicit_tableaus, rosenbrock_tableaus, tableaus
+from ode_keras._adams_fixed import FixedAdamsSolver
+from ode_keras._adams_variable import VariableAdamsSolver
 from ode_keras._adaptive import AdaptiveSolver
 from ode_keras._fixed import FixedStepSolver
 from ode_keras._implicit import ImplicitSolver
+from ode_keras._rosenbrock import RosenbrockSolver
 from ode_keras._runge_kutta import rk_step
 from ode_keras._scipy import ScipySolver
 
-__all__ = ["RK_SOLVERS", "SOLVERS", "AdaptiveSolver", "FixedStepSolver", "get_solver",
-           "rk_step"]
+__all__ = ["ADAMS_SOLVERS", "RK_SOLVERS", "SOLVERS", "AdaptiveSolver", "FixedStepSolver",
+           "get_solver", "rk_step"]
 
 RK_SOLVERS = {
     tableau.name: (AdaptiveSolver if tableau.adaptive else FixedStepSolver)(tableau)
     for tableau in tableaus.ALL_TABLEAUS
 }
 """The Runge-Kutta methods by name (each solver has a ``tableau``)."""
+
+ADAMS_SOLVERS = {
+    "explicit_adams": FixedAdamsSolver(implicit=False),
+    "implicit_adams": FixedAdamsSolver(implicit=True),
+    "adams": VariableAdamsSolver(),
+}
+"""The multistep Adams methods by name: Adams-Bashforth and Adams-Bashforth-Moulton on
+fixed steps, and the variable-step, variable-order Adams-Bashforth-Moulton."""
+
+ROSENBROCK_SOLVERS = {
+    tableau.name: RosenbrockSolver(tableau)
+    for tableau in rosenbrock_tableaus.ALL_ROSENBROCK_TABLEAUS
+}
+"""The Rosenbrock methods by name (linearly implicit, for stiff problems): ``rodas5p``."""
 
 IMPLICIT_SOLVERS = {
     tableau.name: ImplicitSolver(tableau) for tableau in implicit_tableaus.ALL_IMPLICIT_TABLEAUS
@@ -36,12 +53,15 @@ IMPLICIT_SOLVERS = {
 ``kvaerno4``, ``kvaerno5`` (adaptive, L-stable), ``implicit_euler`` and ``trapezoid``
 (fixed step)."""
 
-SOLVERS = {**RK_SOLVERS, **IMPLICIT_SOLVERS, "scipy_solver": ScipySolver()}
+SOLVERS = {**RK_SOLVERS, **ADAMS_SOLVERS, **ROSENBROCK_SOLVERS, **IMPLICIT_SOLVERS,
+           "scipy_solver": ScipySolver()}
 """Every method by name: ``euler``, ``midpoint``, ``heun``, ``heun3``, ``rk4``,
 ``rk4_38`` (fixed step) and ``adaptive_heun``, ``fehlberg2``, ``bosh3``, ``dopri5``,
-``tsit5``, ``dopri8`` (adaptive), the ESDIRK methods ``kvaerno3``, ``kvaerno4``,
-``kvaerno5``, ``implicit_euler``, ``trapezoid`` (stiff problems), and ``scipy_solver``
-(eager only)."""
+``tsit5``, ``dopri8`` (adaptive), the Adams methods ``explicit_adams``,
+``implicit_adams`` (fixed step) and ``adams`` (adaptive step and order), the
+Rosenbrock method ``rodas5p`` and the ESDIRK methods ``kvaerno3``, ``kvaerno4``,
+``kvaerno5``, ``implicit_euler``, ``trapezoid`` (stiff problems), and
+``scipy_solver`` (eager only)."""
 
 
 def get_solver(name, argname="method"):

@@ -7,9 +7,10 @@ Each example defines its parser and calls :func:`parse_early` before importing T
 import argparse
 import importlib
 
-METHODS = ("adaptive_heun", "bosh3", "dopri5", "dopri8", "euler", "fehlberg2", "heun",
-           "heun3", "implicit_euler", "kvaerno3", "kvaerno4", "kvaerno5", "midpoint", "rk4",
-           "rk4_38", "scipy_solver", "trapezoid", "tsit5")
+METHODS = ("adams", "adaptive_heun", "bosh3", "dopri5", "dopri8", "euler", "explicit_adams",
+           "fehlberg2", "heun", "heun3", "implicit_adams", "implicit_euler", "kvaerno3",
+           "kvaerno4", "kvaerno5", "midpoint", "rk4", "rk4_38", "rodas5p", "scipy_solver",
+           "trapezoid", "tsit5")
 """The names of :data:`ode_keras.SOLVERS`, sorted (a test keeps them equal)."""
 
 DATASETS = ("auto", "mnist", "digits")
