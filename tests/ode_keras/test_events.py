@@ -74,6 +74,13 @@ def test_gradients_of_the_event_time_and_state_are_the_implicit_function_theorem
     np.testing.assert_allclose(jacobian[2], d_velocity, rtol=1e-8, atol=1e-10)
 
 
+def test_in_float32_the_gradients_are_the_analytic_ones_to_its_precision():
+    _, _, jacobian = event_and_jacobian(tf.float32)
+    _, _, d_tau, d_velocity = closed_form()
+    np.testing.assert_allclose(jacobian[0], d_tau, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jacobian[2], d_velocity, rtol=1e-5, atol=1e-5)
+
+
 def test_reverse_time_finds_the_event_before_t0_with_its_gradients():
     t_e, state, jacobian = event_and_jacobian(reverse=True)
     t_exact, v_exact, d_tau, d_velocity = closed_form(reverse=True)
