@@ -86,6 +86,7 @@ def odeint_event(func, y0, t0, *, event_fn, reverse_time=False, odeint_interface
     _check_method(settings)
     problem = prepare(func, y0, tf.stack([t0, tf.stop_gradient(t0) + 1.0 + tf.abs(t0)]),
                       **settings)
+    _check_step_size(problem, settings["method"])
     event = _combined_event(event_fn, t0, problem)
     direction = -1.0 if reverse_time else 1.0
     t_star = direction * _locate(problem, event, tf.stop_gradient(t0), direction)
@@ -151,6 +152,16 @@ def _check_method(settings):
             "odeint_event needs options['step_size'] for a fixed-step method, not a grid: the "
             "search steps until the event, wherever it lies; e.g. options={'step_size': 0.01}.")
 
+def _check_step_size(problem, method):
+    """A fixed-step method must have a step size: without one it would step on the output
+    times, and the search has none to step on."""
+    if "step_size" in problem.solver.option_names and problem.options.get("step_size") is None:
+        raise ValueError(
+            f"odeint_event needs options['step_size'] for the fixed-step method {method!r}: "
+            "the search steps until the event, wherever it lies; e.g. "
+            "options={'step_size': 0.01}, or use an adaptive method such as 'dopri5'.")
+
+
 def _combined_event(event_fn, t0, problem):
     """``g(t, y)`` on tuple states: the smallest entry of ``event_fn`` times its sign at t0.
 
@@ -214,8 +225,9 @@ def _locate(problem, event, t0, direction):
                                      options=options)
     s0 = direction * t0
     if options.get("step_size") is not None:
-        # Fixed steps of step_size, max_num_steps of them: the furthest the search may go.
-        horizon = s0 + options["step_size"] * options["max_num_steps"]
+        # Fixed steps of step_size, max_num_steps of them: the furthest the search may go
+        # (a hair less, so that rounding cannot make it one step more than the budget).
+        horizon = s0 + options["step_size"] * options["max_num_steps"] * (1.0 - 1e-9)
     else:
         horizon = tf.constant(float("inf"), s0.dtype)
     s_event, bracket = _event_search.locate(stepper, func, s0, horizon, problem.y0, f0,

@@ -242,6 +242,8 @@ def test_no_event_raises_a_solve_error_that_says_so_eagerly_and_in_tf_function()
     (dict(return_stats=True), ValueError, "takes no return_stats"),
     (dict(method="scipy_solver"), ValueError, "method='scipy_solver' has no steps"),
     (dict(method="rk4", options={"grid": [0.5, 1.0]}), ValueError, "not a grid"),
+    (dict(method="rk4", options={"grid_constructor": lambda f, y0, t: t}), ValueError,
+     "needs options\\['step_size'\\] for the fixed-step method 'rk4'"),
     (dict(odeint_interface="adjoint"), TypeError, "odeint_interface must be"),
 ])
 def test_bad_arguments_are_refused_with_what_to_do(kwargs, error, match):
