@@ -31,6 +31,7 @@ from ode_keras import (
     _fixed,
     _outputs,
     _state,
+    _step_callbacks,
     _stepping,
     failures,
     tableaus,
@@ -201,6 +202,8 @@ class _Method:
     def _step(self, plan, s, t1):
         """``(y1, history at t1, evaluations)`` for a step of positive length."""
         t0, f0 = s.history.t[0], tuple(phi[0] for phi in s.history.phi)
+        callbacks = _step_callbacks.of(plan.func)
+        callbacks.started(t0, s.y, t1 - t0)
         prediction = _adams_history.predict(s.history, s.y, t1 - t0, self.terms)
 
         def runge_kutta():
@@ -220,6 +223,7 @@ class _Method:
                                                        starting)
             evaluations += iterations
         history = _adams_history.remember(s.history, prediction, f_guess)
+        callbacks.accepted(t0, s.y, t1 - t0)
         return guess, history, evaluations + 1
 
     def _correct(self, plan, y0, prediction, y, f, skip):

@@ -24,7 +24,15 @@ import collections
 
 import tensorflow as tf
 
-from ode_keras import _adams_history, _checks, _outputs, _state, _stepping, failures
+from ode_keras import (
+    _adams_history,
+    _checks,
+    _outputs,
+    _state,
+    _step_callbacks,
+    _stepping,
+    failures,
+)
 from ode_keras._adams_fixed import check_int_option
 from ode_keras._adaptive import error_ratio, initial_step
 
@@ -121,6 +129,8 @@ class _Controller:
         t_end = plan.t_out[-1]
         lands = s.h >= t_end - s.t
         t1 = tf.where(lands, t_end, s.t + s.h)
+        callbacks = _step_callbacks.of(plan.func)
+        callbacks.started(s.t, s.y, t1 - s.t)
         prediction = _adams_history.predict(s.history, s.y, t1 - s.t, s.order)
         f_p = plan.func(t1, prediction.p)
         y1, difference = _adams_history.correct(prediction, f_p, s.order)
@@ -128,6 +138,7 @@ class _Controller:
         finite = _state.all_finite(y1, f_p)
         error = tf.where(finite, errors[2], tf.constant(float("inf"), errors.dtype))
         accept = error <= 1.0
+        callbacks.judged(accept, s.t, s.y, prediction.h)
         f1 = tf.cond(accept, lambda: plan.func(t1, y1),
                      lambda: tuple(phi[0] for phi in s.history.phi))
         history = _adams_history.remember(s.history, prediction, f1)

@@ -1,7 +1,7 @@
 """The Adams family: explicit_adams, implicit_adams (fixed steps) and adams (VCABM).
 
-The coefficients are checked against their defining integrals (exact rationals on a
-uniform mesh, Gauss-Legendre quadrature on a random one), the fixed-step methods by
+The coefficients are checked against their defining integrals (exact rational
+arithmetic, on a uniform and on a random mesh), the fixed-step methods by
 their measured order, the variable-step method by its error on problems with exact
 solutions and its cost against dopri5, and every gradient path against the others and
 against finite differences.
@@ -84,18 +84,22 @@ def test_uniform_mesh_gives_the_classical_adams_coefficients(k):
 
 
 def test_g_coefficients_are_their_defining_integrals_on_a_random_mesh():
-    # g_j = (1/h) int_{t_n}^{t_n+h} prod_{i<j} (t - t_{n-i}) / (t_{n+1} - t_{n-i}) dt, by
-    # Gauss-Legendre quadrature (exact for these degrees) instead of the polynomial algebra.
-    past = np.concatenate([[0.0], -np.cumsum(RNG.uniform(0.2, 1.0, size=12))])
-    h = 0.37
-    psi_new, _ = _adams_coefficients.step_ratios(tf.constant(past), tf.constant(h, tf.float64))
-    g = _adams_coefficients.integration_coefficients(psi_new, tf.constant(h, tf.float64),
-                                                     13).numpy()
-    nodes, weights = np.polynomial.legendre.leggauss(10)
-    t = h * (nodes + 1) / 2
+    # g_j = (1/h) int_{t_n}^{t_n+h} prod_{i<j} (t - t_{n-i}) / (t_{n+1} - t_{n-i}) dt,
+    # expanded and integrated in exact rational arithmetic on random rational times.
+    past = [F(0)]
+    for _ in range(12):
+        past.append(past[-1] - F(int(RNG.integers(20, 100)), 100))
+    h = F(37, 100)
+    psi_new, _ = _adams_coefficients.step_ratios(tf.constant([float(x) for x in past],
+                                                             tf.float64),
+                                                 tf.constant(float(h), tf.float64))
+    g = _adams_coefficients.integration_coefficients(psi_new, tf.constant(float(h),
+                                                                          tf.float64), 13)
+    integrand = [F(1)]
     for j in range(13):
-        integrand = np.prod([(t - past[i]) / (h - past[i]) for i in range(j)], axis=0)
-        assert g[j] == pytest.approx(np.sum(weights * integrand) / 2, rel=1e-12, abs=1e-15)
+        assert float(g[j]) == pytest.approx(float(_integral(integrand, 0, h) / h), rel=1e-12,
+                                            abs=1e-15)
+        integrand = _poly_mul(integrand, [-past[j] / (h - past[j]), 1 / (h - past[j])])
     # On a uniform mesh: 1, 1/2, 5/12, 3/8, 251/720 (Hairer, Norsett & Wanner, III.1).
     psi_new, _ = _adams_coefficients.step_ratios(-tf.range(6, dtype=tf.float64), 1.0)
     np.testing.assert_allclose(

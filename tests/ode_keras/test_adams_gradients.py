@@ -69,3 +69,55 @@ def test_gradient_paths_agree_with_each_other_and_finite_differences(method):
     difference = (shifted(1) - shifted(-1)) / (2 * eps)
     field.w.assign(0.7)
     assert float(gradients["backprop"] @ direction) == pytest.approx(difference, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------
+#  tf.function and XLA
+# ---------------------------------------------------------------------------
+
+FLOAT32 = {
+    "explicit_adams": dict(options={"step_size": 0.1, "order": 3}),
+    "implicit_adams": dict(options={"step_size": 0.1, "max_num_steps": 64}, rtol=1e-6,
+                           atol=1e-8),
+    "adams": dict(options={"max_num_steps": 64}, rtol=1e-5, atol=1e-7),
+}
+
+
+@pytest.mark.slow
+def test_tf_function_matches_eager_for_every_method_in_float32():
+    field = lambda t, y: -0.5 * y + tf.sin(3.0 * t)  # noqa: E731
+    y0, t = tf.constant([[1.0, -0.5]]), tf.constant([0.0, 0.45, 1.0])
+
+    @tf.function
+    def solve_all(y0):
+        return [odeint(field, y0, t, method=m, return_stats=True, **FLOAT32[m])
+                for m in sorted(FLOAT32)]
+
+    for (ys, stats), method in zip(solve_all(y0), sorted(FLOAT32)):
+        eager, eager_stats = odeint(field, y0, t, method=method, return_stats=True,
+                                    **FLOAT32[method])
+        np.testing.assert_allclose(ys, eager, rtol=1e-6, atol=1e-6)
+        assert int(stats["nfe"]) == int(eager_stats["nfe"])
+        assert ys.dtype == tf.float32
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["implicit_adams", "adams"])
+def test_xla_solves_and_differentiates_in_float32(method):
+    # Under XLA through the checkpointed gradient (backprop too compiles, at a larger cost).
+    field = Forced()
+    field.w = tf.Variable(0.7, dtype=tf.float32)
+    y0, t = tf.constant([1.0, 0.5]), tf.constant([0.1, 0.37, 0.79])
+
+    def loss_and_gradients(y0):
+        with tf.GradientTape() as tape:
+            tape.watch(y0)
+            ys = odeint(field, y0, t, method=method, gradient="checkpoint", **FLOAT32[method])
+            loss = tf.reduce_sum(ys ** 2)
+        return ys, tape.gradient(loss, [y0, field.w])
+
+    ys, gradients = tf.function(loss_and_gradients, jit_compile=True)(y0)
+    eager_ys, eager_gradients = loss_and_gradients(y0)
+    np.testing.assert_allclose(ys, eager_ys, rtol=1e-5, atol=1e-6)
+    for compiled, eager in zip(gradients, eager_gradients):
+        np.testing.assert_allclose(compiled, eager, rtol=1e-4, atol=1e-5)
