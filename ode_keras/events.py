@@ -226,8 +226,9 @@ def _locate(problem, event, t0, direction):
     s0 = direction * t0
     if options.get("step_size") is not None:
         # Fixed steps of step_size, max_num_steps of them: the furthest the search may go
-        # (a hair less, so that rounding cannot make it one step more than the budget).
-        horizon = s0 + options["step_size"] * options["max_num_steps"] * (1.0 - 1e-9)
+        # (a little less, so that rounding the step size, in float32 say, cannot count one
+        # step over the budget and have the driver refuse the whole search up front).
+        horizon = s0 + options["step_size"] * options["max_num_steps"] * (1.0 - 1e-6)
     else:
         horizon = tf.constant(float("inf"), s0.dtype)
     s_event, bracket = _event_search.locate(stepper, func, s0, horizon, problem.y0, f0,

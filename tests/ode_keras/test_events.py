@@ -65,6 +65,17 @@ def test_the_event_time_of_a_falling_body_is_the_analytic_crossing(dtype, method
     np.testing.assert_allclose(state, [C, v_exact], rtol=tolerance, atol=tolerance)
 
 
+@pytest.mark.parametrize("method,options", [
+    ("kvaerno5", None), ("rodas5p", None), ("adams", None),
+    ("explicit_adams", {"step_size": 0.05})])
+def test_implicit_rosenbrock_and_adams_methods_find_the_event_too(method, options):
+    # Each method's own driver runs the search; each integrates the parabola exactly.
+    t_e, state, jacobian = event_and_jacobian(method=method, options=options)
+    t_exact, v_exact, d_tau, _ = closed_form()
+    np.testing.assert_allclose([t_e, *state], [t_exact, C, v_exact], rtol=1e-10)
+    np.testing.assert_allclose(jacobian[0], d_tau, rtol=1e-9, atol=1e-10)
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_gradients_of_the_event_time_and_state_are_the_implicit_function_theorems(path):
     _, _, jacobian = event_and_jacobian(**PATHS[path], rtol=1e-10, atol=1e-12)
