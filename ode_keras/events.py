@@ -152,6 +152,7 @@ def _check_method(settings):
             "odeint_event needs options['step_size'] for a fixed-step method, not a grid: the "
             "search steps until the event, wherever it lies; e.g. options={'step_size': 0.01}.")
 
+
 def _check_step_size(problem, method):
     """A fixed-step method must have a step size: without one it would step on the output
     times, and the search has none to step on."""
