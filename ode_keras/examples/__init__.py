@@ -9,6 +9,8 @@ Each module is a command line program with ``--help``; the figures go to ``--viz
 - ``python -m ode_keras.examples.cnf``: a continuous normalizing flow on two concentric circles.
 - ``python -m ode_keras.examples.bouncing_ball``: a bouncing ball by events (``odeint_event``),
   its gravity and restitution learned from its bounce times (torchdiffeq's example).
+- ``python -m ode_keras.examples.robertson``: Robertson's stiff kinetics, its three rate
+  constants learned from noisy observations through an implicit solver (dopri5 fails).
 
 Every module exposes ``build_parser()``, ``train(args)`` (returns the loss history) and
 ``main(argv)`` (returns 0), so the examples can be driven from Python and from tests.
