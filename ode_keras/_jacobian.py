@@ -114,9 +114,3 @@ def solve(factors, rhs, like, mode):
     """Solve ``(I - gamma_h J) x = rhs`` with :func:`factor`'s output; ``rhs`` and ``x`` tuples."""
     flat = tf.cast(flatten(rhs, mode), factors.lower.dtype)
     return unflatten(_lu.solve(factors, flat), like, mode)
-
-
-def solve_transposed(factors, rhs, like, mode):
-    """Solve ``(I - gamma_h J)^T x = rhs``: the adjoint of :func:`solve`, for gradients."""
-    flat = tf.cast(flatten(rhs, mode), factors.lower.dtype)
-    return unflatten(_lu.solve_transposed(factors, flat), like, mode)

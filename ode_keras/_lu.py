@@ -62,10 +62,3 @@ def solve(factors, rhs):
     permuted = tf.linalg.matvec(factors.permutation, rhs)
     z = tf.linalg.triangular_solve(factors.lower, permuted[..., None], lower=True)
     return tf.linalg.triangular_solve(factors.upper, z, lower=False)[..., 0]
-
-
-def solve_transposed(factors, rhs):
-    """``x`` with ``A^T x = rhs``, from ``A``'s :class:`Factors` (``A^T = U^T L^T P``)."""
-    w = tf.linalg.triangular_solve(factors.upper, rhs[..., None], lower=False, adjoint=True)
-    v = tf.linalg.triangular_solve(factors.lower, w, lower=True, adjoint=True)[..., 0]
-    return tf.linalg.matvec(factors.permutation, v, transpose_a=True)

@@ -1,4 +1,4 @@
-"""The implicit stage equation of an ESDIRK step: simplified Newton, and its exact gradient.
+"""The implicit stage equation of an ESDIRK step, solved by simplified Newton.
 
 A stage solves ``G(z) = z - psi - gamma h f(t_i, z) = 0`` for ``z``. Simplified Newton
 iterates ``z += M^-1 (psi + gamma h f(t_i, z) - z)`` with the iteration matrix
@@ -9,13 +9,14 @@ within ``eta |dz_k|`` of the solution, so it stops when that is at most ``kappa`
 norm scaled by the tolerances), and gives up as soon as ``theta >= 1`` or the rate
 predicts no convergence within the iterations left.
 
-The gradient is not backpropagated through the iterations (they only approach the root,
-and their matrix is stale by design): a converged stage gets the implicit function's
-gradient, ``dz = (I - gamma h f_z)^-1 (dpsi + gamma h (f_t dt_i + f_theta dtheta)
-+ f d(gamma h))``. The backward pass solves the transposed system by the same
-simplified Newton iteration, preconditioned by ``M^-T`` and exact with vector-Jacobian
-products of ``f`` at the converged stage: it needs neither a fresh Jacobian nor any
-tensor of the forward iterations.
+Gradients flow through the iterations themselves (the iteration matrix, which only
+decides how fast they converge, is outside the gradient): the gradient is that of the
+computed stage, as finite differences of the solve see it, which is the implicit
+function's ``(I - gamma h f_z)^-1 (dpsi + gamma h df)`` up to the Newton error. (A custom
+gradient solving that system directly would need ``func``'s variables inside the
+gradient of the solver's ``tf.while_loop``, which TensorFlow 2.21 cannot capture there.)
+An iterate that turns non-finite is not taken, so a diverging, rejected attempt leaves
+no NaN for the gradient to multiply by zero.
 """
 
 import collections
@@ -39,11 +40,10 @@ StageResult.__doc__ = """A stage's value, whether Newton converged, the worst co
 rate seen (0 when one iteration sufficed), the last ``eta`` and the iterations spent."""
 
 
-def linear_solve(system, rhs, transposed=False):
-    """``M^-1 rhs`` (or ``M^-T rhs``) on tuple states; quadrature components pass through."""
+def linear_solve(system, rhs):
+    """``M^-1 rhs`` on tuple states; quadrature components pass through."""
     k = system.implicit_components
-    solve = _jacobian.solve_transposed if transposed else _jacobian.solve
-    head = solve(system.factors, rhs[:k], rhs[:k], system.mode)
+    head = _jacobian.solve(system.factors, rhs[:k], rhs[:k], system.mode)
     return tuple(head) + tuple(rhs[k:])
 
 
@@ -60,41 +60,20 @@ def solve_stage(system, t_i, h_gamma, psi, guess, eta_old, skip):
         skip: Scalar bool; True returns at once, unconverged (an earlier stage failed).
 
     Returns:
-        A :class:`StageResult`; ``z`` is ``guess`` when Newton did not converge, and is
-        differentiable with respect to ``t_i``, ``h_gamma``, ``psi`` and the variables
-        ``func`` reads.
+        A :class:`StageResult`; ``z`` is ``guess`` when Newton did not converge.
     """
-    num = len(psi)
-    guess = tuple(tf.stop_gradient(g) for g in guess)
-
-    @tf.custom_gradient
-    def stage(t_i, h_gamma, *psi):
-        result = tf.cond(skip, lambda: _skipped(guess, eta_old),
-                         lambda: _iterate(system, t_i, h_gamma, psi, guess, eta_old))
-        z = tuple(tf.where(result.converged, a, b) for a, b in zip(result.z, guess))
-
-        def grad(*cotangents, variables=None):
-            z_bar = tuple(tf.zeros_like(v) if c is None else c
-                          for v, c in zip(z, cotangents[:num]))
-            return _stage_vjp(system, t_i, h_gamma, z, z_bar, list(variables or ()))
-
-        return (*z, result.converged, result.rate, result.eta, result.iterations), grad
-
-    outputs = stage(t_i, h_gamma, *psi)
-    return StageResult(tuple(outputs[:num]), *outputs[num:])
-
-
-def _skipped(guess, eta_old):
-    dtype = _norm_dtype(guess)
-    return StageResult(guess, tf.constant(False), tf.zeros([], dtype),
-                       tf.cast(eta_old, dtype), tf.constant(0))
+    # Not a tf.cond: under XLA, the gradient of the solver's loop cannot take the
+    # intermediates of a branch that holds a loop; a skipped solve runs no iteration.
+    result = _iterate(system, t_i, h_gamma, psi, guess, eta_old, skip)
+    z = tuple(tf.where(result.converged, a, b) for a, b in zip(result.z, guess))
+    return result._replace(z=z)
 
 
 def _norm_dtype(state):
     return tf.float64 if any(v.dtype == tf.float64 for v in state) else tf.float32
 
 
-def _iterate(system, t_i, h_gamma, psi, guess, eta_old):
+def _iterate(system, t_i, h_gamma, psi, guess, eta_old, skip):
     """Simplified Newton from ``guess``; a :class:`StageResult`."""
     dtype = _norm_dtype(psi)
     kappa = tf.constant(system.kappa, dtype)
@@ -109,9 +88,10 @@ def _iterate(system, t_i, h_gamma, psi, guess, eta_old):
         residual = tuple(p + tf.cast(h_gamma, p.dtype) * fi - zi
                          for p, fi, zi in zip(psi, f, z))
         delta = linear_solve(system, residual)
-        z = tuple(zi + di for zi, di in zip(z, delta))
-        size = tf.cast(system.norm(tuple(tf.cast(d / s, dtype)
-                                         for d, s in zip(delta, system.scale))), dtype)
+        # The norms only steer the iteration: outside the gradient (sqrt'(0) is infinite).
+        size = tf.stop_gradient(tf.cast(system.norm(tuple(
+            tf.cast(d / s, dtype) for d, s in zip(delta, system.scale))), dtype))
+        z = tuple(tf.where(tf.math.is_finite(size), zi + di, zi) for zi, di in zip(z, delta))
         theta = tf.where(k > 0, size / tf.where(previous > 0, previous, one), zero)
         eta = tf.where(k > 0, theta / tf.maximum(one - theta, eps), eta_first)
         converged = tf.math.is_finite(size) & ((eta * size <= kappa) | tf.equal(size, 0))
@@ -122,51 +102,8 @@ def _iterate(system, t_i, h_gamma, psi, guess, eta_old):
 
     k, z, _, rate, eta, converged, _ = tf.while_loop(
         lambda k, z, p, r, e, converged, failed: ~converged & ~failed, body,
-        (tf.constant(0), guess, zero, zero, eta_first, tf.constant(False), tf.constant(False)),
+        (tf.constant(0), guess, zero, zero, eta_first, tf.constant(False), skip),
         maximum_iterations=system.max_iterations)
-    return StageResult(z, converged, rate, eta, k)
-
-
-def _stage_vjp(system, t_i, h_gamma, z, z_bar, variables):
-    """Gradients for ``(t_i, h_gamma, *psi)`` and ``variables`` from ``z``'s cotangent."""
-    def pullback(lam):
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch([t_i, *z, *variables])
-            f = system.func(t_i, z)
-        g_t, g_z, g_vars = tape.gradient(
-            f, (t_i, list(z), variables), output_gradients=list(lam),
-            unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        return f, g_t, tuple(g_z), [tf.convert_to_tensor(g) for g in g_vars]
-
-    lam = _transposed_solve(system, h_gamma, z_bar, lambda v: pullback(v)[2])
-    f, g_t, _, g_vars = pullback(lam)
-    t_bar = tf.cast(h_gamma, g_t.dtype) * g_t
-    hg_bar = tf.add_n([tf.cast(tf.reduce_sum(a * b), h_gamma.dtype) for a, b in zip(lam, f)])
-    var_bars = [tf.cast(h_gamma, g.dtype) * g for g in g_vars]
-    return (t_bar, hg_bar, *lam), var_bars
-
-
-def _transposed_solve(system, h_gamma, rhs, vjp_z):
-    """``lam`` with ``(I - h_gamma f_z)^T lam = rhs``, iterated with ``M^-T`` as preconditioner."""
-    dtype = _norm_dtype(rhs)
-    tolerance = tf.constant(np.finfo(dtype.as_numpy_dtype).eps ** 0.75, dtype)
-
-    def rms(state):
-        return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, dtype))) for v in state]))
-
-    def body(k, lam, done):
-        g = vjp_z(lam)
-        residual = tuple(r - v + tf.cast(h_gamma, v.dtype) * gi for r, v, gi in zip(rhs, lam, g))
-        delta = linear_solve(system, residual, transposed=True)
-        lam = tuple(v + d for v, d in zip(lam, delta))
-        return k + 1, lam, rms(delta) <= tolerance * rms(lam)
-
-    def iterate():
-        start = linear_solve(system, rhs, transposed=True)
-        return tf.while_loop(lambda k, lam, done: ~done, body,
-                             (tf.constant(0), start, tf.constant(False)),
-                             maximum_iterations=2 * system.max_iterations)[1]
-
-    # A rejected step's stages get no cotangent: nothing to solve (and no 0 * NaN).
-    nothing = tf.equal(rms(rhs), 0)
-    return tf.cond(nothing, lambda: tuple(tf.zeros_like(v) for v in rhs), iterate)
+    # A skipped solve keeps the previous eta (the next stopping test stays as strict).
+    eta = tf.stop_gradient(tf.where(skip, tf.cast(eta_old, dtype), eta))
+    return StageResult(z, converged, tf.stop_gradient(rate), eta, k)

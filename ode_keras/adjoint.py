@@ -303,6 +303,10 @@ class _Interval:
             state.flat()), times, "adjoint_options")
         if self.carry_step:
             options = {**options, "first_step": c.step_size}
+        if "implicit_components" in self.backward["solver"].option_names:
+            # An implicit method's Jacobian covers [z, a_z] only: the parameter and time
+            # adjoints are quadratures (no dynamics depends on them).
+            options = {**options, "implicit_components": 2 * self.num_state}
         problem = Problem(
             func=self.dynamics, y0=state.flat(), f0=derivative,
             t=times, direction=-self.direction,
