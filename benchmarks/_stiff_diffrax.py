@@ -12,7 +12,7 @@ import _stiff_problems as problems
 import numpy as np
 from _stiff_timing import Result, guarded, timed
 
-MAX_STEPS = 100_000
+MAX_STEPS = 20_000
 
 
 def _jax():

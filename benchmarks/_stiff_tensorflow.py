@@ -14,7 +14,7 @@ import _stiff_problems as problems
 import tensorflow as tf
 from _stiff_timing import Result, guarded, timed
 
-MAX_NUM_STEPS = 100_000
+MAX_NUM_STEPS = 20_000
 
 
 def implicit_methods():
