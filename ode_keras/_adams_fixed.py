@@ -59,6 +59,9 @@ class FixedAdamsSolver:
     method, ``max_iters`` (corrector iterations, default 4).
     """
 
+    order = DEFAULT_ORDER
+    """The default order; ``options["order"]`` picks another."""
+
     def __init__(self, implicit):
         self.implicit = implicit
         # odeint turns a grid_constructor into a grid before the solver sees it.
@@ -67,9 +70,6 @@ class FixedAdamsSolver:
             ("max_iters",) if implicit else ())
         # Composition, not inheritance: the Runge-Kutta driver plans the steps.
         self._schedule = _fixed.FixedStepSolver(tableaus.RK4)
-
-    order = DEFAULT_ORDER
-    """The default order; ``options["order"]`` picks another."""
 
     def check_options(self, options, name, method):
         """``options`` checked for this method, with defaults; see ``_checks.check_options``."""
