@@ -18,6 +18,7 @@ adjoint all replay the same decisions (see ``_implicit_matrix``).
 import collections
 import types
 
+import numpy as np
 import tensorflow as tf
 
 from ode_keras import (
@@ -88,11 +89,11 @@ class ImplicitSolver(_stepping.TableauSolver):
         """The loop state at ``t_out[0]`` (with a first Jacobian), and the evaluations spent."""
         components = _components(options, y0)
         jac = _implicit_matrix.jacobian_function(plan.func, options["jacobian"], components)
+        if options["jacobian"] == "per_sample":
+            _implicit_matrix.check_per_sample(y0, components)
         matrix, evaluations, mode = jac(plan.t_out[0], y0)
         if callable(options["jacobian"]):
             _implicit_matrix.check_layout(matrix, mode, y0, components)
-        elif mode == "per_sample":
-            _implicit_matrix.check_per_sample(y0, components)
         matrix = tf.stop_gradient(matrix)
         h, selection = tf.zeros([], plan.t_out.dtype), 0
         if self.adaptive:
@@ -172,9 +173,15 @@ class ImplicitSolver(_stepping.TableauSolver):
                       for y in s.y)
         mode = "full" if jacobian.shape.rank == 2 else "per_sample"
         settings = plan.settings
+        # Newton cannot get below round-off, about eps / rtol in the scaled norm (Hairer's
+        # floor for its tolerance), however small kappa is.
+        dtype = _state.accumulation_dtype(s.y[0].dtype)
+        eps = tf.constant(np.finfo(dtype.as_numpy_dtype).eps, dtype)
+        kappa = tf.maximum(tf.constant(settings["newton_tolerance"], dtype),
+                           10.0 * eps / tf.cast(plan.rtol, dtype))
         return _newton.StageSystem(
             plan.func, factors, mode, scale, plan.norm, settings["max_newton_iterations"],
-            settings["newton_tolerance"], _components(settings, s.y))
+            kappa, _components(settings, s.y))
 
     def _step_to_try(self, plan, s):
         """The time the step may not pass, the step to try, and whether it lands there."""

@@ -81,7 +81,7 @@ def check_per_sample(y, implicit_components, name="options"):
     """Per-sample Jacobians need every component to lead with the same batch axis."""
     head = y[:implicit_components]
     batches = {v.shape[0] if v.shape.rank else None for v in head}
-    if any(v.shape.rank == 0 for v in head) or len(batches) != 1:
+    if any(v.shape.rank in (0, None) for v in head) or len(batches) != 1:
         raise ValueError(
             f"{name}['jacobian'] = 'per_sample' needs every state component to have the "
             f"batch as its leading axis, got shapes {[v.shape.as_list() for v in head]}; "

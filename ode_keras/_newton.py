@@ -76,7 +76,7 @@ def _norm_dtype(state):
 def _iterate(system, t_i, h_gamma, psi, guess, eta_old, skip):
     """Simplified Newton from ``guess``; a :class:`StageResult`."""
     dtype = _norm_dtype(psi)
-    kappa = tf.constant(system.kappa, dtype)
+    kappa = tf.cast(system.kappa, dtype)
     last = system.max_iterations - 1
     eps = tf.constant(np.finfo(dtype.as_numpy_dtype).eps, dtype)
     # The first iterate has no rate yet: Hairer's guess from the previous solve.
