@@ -30,7 +30,9 @@ order) with ``_adams_history`` (their memory and step) and ``_adams_coefficients
 (where an event happens: the step search, the root along a step);
 ``implicit_tableaus`` (public: ESDIRK tableaus) with ``_implicit`` (their driver),
 ``_implicit_step`` (one step), ``_newton`` (a stage's Newton solve and its gradient),
-``_implicit_matrix`` (Jacobian and LU reuse) and ``_implicit_options``.
+``_implicit_matrix`` (Jacobian and LU reuse) and ``_implicit_options``;
+``rosenbrock_tableaus`` (public: Rosenbrock tableaus, ``rodas5p``) with ``_rosenbrock``
+(their driver), ``_rosenbrock_step`` (one step) and ``_rosenbrock_options``.
 ``_grid`` (times a solve must respect: grid, grid_constructor, step_t, jump_t),
 ``_one_sided`` (one-sided evaluations of ``func``), ``_step_callbacks``
 (``callback_step`` and its kin).
