@@ -124,11 +124,10 @@ class ImplicitSolver(_stepping.TableauSolver):
         t_end, h, reaches_end = self._step_to_try(plan, s)
         jacobian, evaluations = _implicit_matrix.refresh(self._jac_for(plan, s), s.t, s.y,
                                                          s.stale, s.jacobian)
-        refreshed = s.stale
         # Steps accepted since the Jacobian was evaluated: 0 when it is at this step's start.
-        age = tf.where(refreshed, 0, s.jacobian_age)
+        age = tf.where(s.stale, 0, s.jacobian_age)
         factors, refactored = _implicit_matrix.refactor(
-            jacobian, self.tableau.gamma, h, s.h_factored, s.factors, refreshed)
+            jacobian, self.tableau.gamma, h, s.h_factored, s.factors, s.stale)
         system = self._system(plan, s, jacobian, factors)
         step = esdirk_step(self.tableau, system, s.t, s.y, s.f, h, s.eta, ~factors.regular)
         converged = step.converged & factors.regular
@@ -156,7 +155,7 @@ class ImplicitSolver(_stepping.TableauSolver):
             eta=tf.cast(step.eta, s.eta.dtype), nfe=s.nfe + step.iterations + evaluations,
             num_steps=s.num_steps + 1, num_accepted=s.num_accepted + accepted,
             num_rejected=s.num_rejected + 1 - accepted,
-            num_jacobians=s.num_jacobians + tf.cast(refreshed, tf.int32),
+            num_jacobians=s.num_jacobians + tf.cast(s.stale, tf.int32),
             num_factorizations=s.num_factorizations + tf.cast(refactored, tf.int32),
             status=self._status(plan, s, accept, finite, converged, factors.regular,
                                 jacobian, tf.equal(age, 0), h, t_next, h_next))
