@@ -191,6 +191,79 @@ def test_robertson_to_1e5_matches_radau_and_conserves_mass(dtype, rtol):
     assert int(stats["num_steps"]) < 200
 
 
+@pytest.mark.slow
+def test_van_der_pol_at_mu_1000_matches_radau():
+    mu = 1000.0
+
+    def numpy_field(t, y):
+        return np.array([y[1], mu * ((1 - y[0] ** 2) * y[1] - y[0])])
+
+    def numpy_jacobian(t, y):
+        return np.array([[0.0, 1.0], [mu * (-2 * y[0] * y[1] - 1), mu * (1 - y[0] ** 2)]])
+
+    def field(t, y):
+        return tf.stack([y[1], mu * ((1 - y[0] ** 2) * y[1] - y[0])])
+
+    times, y0, rtol = np.linspace(0.0, 3000.0, 7), np.array([2.0, 0.0]), 1e-7
+    reference = radau_reference(numpy_field, numpy_jacobian, y0, times)
+    solve = tf.function(lambda: odeint(field, tf.constant(y0), tf.constant(times),
+                                       method="rodas5p", rtol=rtol, atol=1e-9,
+                                       return_stats=True), autograph=False)
+    ys, stats = solve()
+    # y stays on the slow manifold (|y| <= 2) between fast jumps; its global error is
+    # amplified by the jumps' timing, so compare at a multiple of the tolerance.
+    np.testing.assert_allclose(ys.numpy()[:, 0], reference[:, 0], atol=1e3 * rtol * 2)
+    assert int(stats["num_steps"]) < 1500  # dopri5 needs millions of steps here
+
+
+def test_per_sample_jacobians_give_the_full_jacobians_solution():
+    # Three independent stiff 2x2 systems as a batch [3, 2], and a second component [3].
+    rates = tf.constant([[[-1.0, 0.5], [0.0, -1e3]], [[-2.0, 0.0], [3.0, -5e2]],
+                         [[-1e3, 1.0], [0.0, -0.5]]], tf.float64)
+
+    def func(t, y):
+        x, z = y
+        return (tf.linalg.matvec(rates, x) + tf.sin(t)[None, None], -z * x[:, 0] ** 2)
+
+    y0 = (tf.constant([[1.0, 2.0], [0.5, -1.0], [3.0, 0.1]], tf.float64),
+          tf.constant([1.0, 2.0, 0.5], tf.float64))
+    t = tf.constant([0.0, 0.5, 2.0], tf.float64)
+
+    @tf.function(autograph=False)
+    def solve():
+        return tuple(odeint(func, y0, t, method="rodas5p", rtol=1e-8, atol=1e-10,
+                            options={"jacobian": mode}, return_stats=True)
+                     for mode in ("full", "per_sample"))
+
+    (full, full_stats), (per_sample, per_sample_stats) = solve()
+    for a, b in zip(full, per_sample):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-12, atol=1e-14)
+    # The same blocks: the same steps (block-diagonal J), at a batched factorisation.
+    assert int(per_sample_stats["num_steps"]) == int(full_stats["num_steps"])
+
+
+def test_measured_order_is_5_on_fixed_steps():
+    # y' = -y + cos(t) (non-autonomous: df/dt enters every stage), y(0) = 1:
+    # y(t) = (exp(-t) + cos(t) + sin(t)) / 2. Steps fixed by first_step = min_step =
+    # max_step and tolerances that accept every step.
+    def func(t, y):
+        return -y + tf.cos(t)
+
+    exact = (np.exp(-1.0) + np.cos(1.0) + np.sin(1.0)) / 2
+    errors, sizes = [], [0.25, 0.125, 0.0625]
+
+    for h in sizes:
+        options = {"first_step": h, "min_step": h, "max_step": h}
+        ys, stats = tf.function(lambda options=options: odeint(
+            func, tf.constant([1.0], tf.float64), tf.constant([0.0, 1.0], tf.float64),
+            method="rodas5p", rtol=1e10, atol=1e10, options=options, return_stats=True),
+            autograph=False)()
+        assert int(stats["num_steps"]) == round(1 / h)
+        errors.append(abs(float(ys[-1, 0]) - exact))
+    slope = np.polyfit(np.log(sizes), np.log(errors), 1)[0]
+    assert abs(slope - 5.0) < 0.2, (slope, errors)
+
+
 # ---------------------------------------------------------------------------
 #  Failures
 # ---------------------------------------------------------------------------
@@ -225,3 +298,97 @@ def test_a_non_finite_jacobian_is_a_named_error_with_the_time_reached():
         odeint(func, y0, t, method="rodas5p")
     assert info.value.status == failures.NON_FINITE_JACOBIAN
     assert info.value.t == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------------------
+#  Gradients
+# ---------------------------------------------------------------------------
+
+RATES = np.array([0.04, 1e2, 3e3])  # Robertson's form, stiffness ratio about 1e4
+GRAD_TIMES = np.array([0.0, 0.33, 0.72, 1.01])  # outputs inside steps, a short last step
+STEP = 0.05
+FIXED = {"first_step": STEP, "min_step": STEP, "max_step": STEP}  # a mesh FD cannot move
+
+
+def kinetics(k):
+    def func(t, y):
+        y1, y2, y3 = y[0], y[1], y[2]
+        rates = tf.stack([-k[0] * y1 + k[1] * y2 * y3, k[0] * y1 - k[1] * y2 * y3 - k[2] * y2**2,
+                          k[2] * y2**2])
+        return rates * (1 + 0.1 * tf.sin(t))  # non-autonomous: t's gradients meet df/dt
+    return func
+
+
+def gradient_problem(dtype, gradient, jit_compile=False):
+    """``(run, k)``: ``run(y0, t) -> (loss, [dL/dy0, dL/dt, dL/dk])`` in one tf.function."""
+    k = tf.Variable(RATES, dtype=dtype)
+    weights = tf.constant([[1.0, 4.0, 9.0]], dtype)
+
+    def loss(y0, t):
+        ys = odeint(kinetics(k), y0, t, method="rodas5p", rtol=1e10, atol=1e10,
+                    options=FIXED, gradient=gradient)
+        return tf.reduce_sum(ys[1:] * weights)
+
+    @tf.function(autograph=False, jit_compile=jit_compile)
+    def run(y0, t):
+        with tf.GradientTape() as tape:
+            tape.watch([y0, t])
+            value = loss(y0, t)
+        return value, tape.gradient(value, [y0, t, k])
+
+    return run, k, tf.function(loss, autograph=False)
+
+
+def inputs(dtype):
+    return tf.constant([1.0, 0.0, 0.0], dtype), tf.constant(GRAD_TIMES, dtype)
+
+
+def central_differences(loss, k, y0, t):
+    """dL/dy0, dL/dt, dL/dk of the computed solution, by central differences in float64."""
+    def partials(evaluate, x, step=1e-6):
+        result = np.zeros_like(x)
+        for i in range(x.size):
+            e = np.zeros_like(x)
+            e[i] = step * max(1.0, abs(x[i]))
+            result[i] = (evaluate(x + e) - evaluate(x - e)) / (2 * e[i])
+        return result
+
+    def with_rates(rates):
+        k.assign(rates)
+        value = float(loss(y0, t))
+        k.assign(RATES)
+        return value
+
+    return [partials(lambda v: float(loss(tf.constant(v), t)), y0.numpy()),
+            partials(lambda v: float(loss(y0, tf.constant(v))), t.numpy()),
+            partials(with_rates, RATES.copy())]
+
+
+@pytest.mark.slow
+def test_backprop_and_checkpoint_gradients_equal_finite_differences_in_float64():
+    y0, t = inputs(tf.float64)
+    run, k, loss = gradient_problem(tf.float64, "backprop")
+    _, backprop = run(y0, t)
+    expected = central_differences(loss, k, y0, t)
+    # The exact gradient of the computed solution, the Jacobian's own derivative included.
+    for got, want in zip(backprop, expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-9)
+    run, k, _ = gradient_problem(tf.float64, "checkpoint")
+    _, checkpoint = run(y0, t)
+    for got, want in zip(checkpoint, backprop):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.slow
+def test_adjoint_and_float32_gradients_agree_with_backprop():
+    y0, t = inputs(tf.float64)
+    _, reference = gradient_problem(tf.float64, "backprop")[0](y0, t)
+    # The adjoint solves the augmented system backwards with rodas5p on the same steps:
+    # a discretisation of the exact gradient, within the method's error of backprop's.
+    _, adjoint = gradient_problem(tf.float64, "adjoint")[0](y0, t)
+    y0_32, t_32 = inputs(tf.float32)
+    _, backprop_32 = gradient_problem(tf.float32, "backprop")[0](y0_32, t_32)
+    for got, want in zip(adjoint, reference):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-8)
+    for got, want in zip(backprop_32, reference):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-3, atol=1e-6)
