@@ -183,12 +183,7 @@ class _Method:
         """One step (a Runge-Kutta one while the history fills); writes the output at its end."""
         t1, index, span, j = _locate(plan, s)
         h = t1 - s.history.t[0]
-        if plan.on_grid:
-            # Grid points repeated by the union with the output times: steps of length zero.
-            y1, history, evaluations = tf.cond(
-                h > 0, lambda: self._step(plan, s, t1), lambda: (s.y, s.history, 0))
-        else:
-            y1, history, evaluations = self._step(plan, s, t1)
+        y1, history, evaluations = self._step(plan, s, t1)
         finite = _state.all_finite(y1, tuple(phi[0] for phi in history.phi))
         y = _state.select(finite, y1, s.y)
         history = tf.nest.map_structure(lambda a, b: tf.where(finite, a, b), history, s.history)
@@ -200,31 +195,44 @@ class _Method:
                       outputs=outputs, status=tf.where(finite, s.status, failures.NON_FINITE))
 
     def _step(self, plan, s, t1):
-        """``(y1, history at t1, evaluations)`` for a step of positive length."""
+        """``(y1, history at t1, evaluations)``; a step of length zero changes nothing.
+
+        Grid points repeated by the union with the output times are steps of length zero.
+        Only ``func``'s evaluations sit in a ``tf.cond`` on that: XLA cannot take the
+        gradient of the corrector's loop inside a cond when ``func`` reads variables.
+        """
         t0, f0 = s.history.t[0], tuple(phi[0] for phi in s.history.phi)
-        callbacks = _step_callbacks.of(plan.func)
-        callbacks.started(t0, s.y, t1 - t0)
-        prediction = _adams_history.predict(s.history, s.y, t1 - t0, self.terms)
+        h = t1 - t0
+        moving = h > 0 if plan.on_grid else tf.constant(True)
+        # A zero step's prediction is discarded: a unit step keeps its coefficients finite.
+        prediction = _adams_history.predict(s.history, s.y, tf.where(moving, h, tf.ones_like(h)),
+                                            self.terms)
+        starting = s.num_steps < self.start_steps
 
         def runge_kutta():
-            y1, _ = rk_step(self.starter, plan.func, t0, s.y, f0, t1 - t0)
+            y1, _ = rk_step(self.starter, plan.func, t0, s.y, f0, h)
             return y1, self.starter.num_stages - 1
 
-        starting = s.num_steps < self.start_steps
-        if self.start_steps == 0:
-            guess, evaluations = prediction.p, 0
-        else:
-            guess, evaluations = tf.cond(starting, runge_kutta, lambda: (prediction.p, 0))
-        f_guess = plan.func(t1, guess)
+        def first_value():
+            callbacks = _step_callbacks.of(plan.func)
+            callbacks.started(t0, s.y, h)  # every fixed step is accepted: say so at once
+            callbacks.accepted(t0, s.y, h)
+            guess, evaluations = (tf.cond(starting, runge_kutta, lambda: (prediction.p, 0))
+                                  if self.start_steps else (prediction.p, 0))
+            return guess, plan.func(t1, guess), evaluations + 1
+
+        y1, f1, evaluations = (tf.cond(moving, first_value, lambda: (s.y, f0, 0))
+                               if plan.on_grid else first_value())
         if self.implicit:
-            # Outside the cond above: XLA cannot take the gradient of a loop inside a cond
-            # when func reads variables. A starting step runs no iteration.
-            guess, f_guess, iterations = self._correct(plan, s.y, prediction, guess, f_guess,
-                                                       starting)
+            # A starting step (or a zero one) runs no iteration.
+            y1, f1, iterations = self._correct(plan, s.y, prediction, y1, f1,
+                                               starting | tf.logical_not(moving))
             evaluations += iterations
-        history = _adams_history.remember(s.history, prediction, f_guess)
-        callbacks.accepted(t0, s.y, t1 - t0)
-        return guess, history, evaluations + 1
+        history = _adams_history.remember(s.history, prediction, f1)
+        if plan.on_grid:
+            history = tf.nest.map_structure(lambda a, b: tf.where(moving, a, b), history,
+                                            s.history)
+        return y1, history, evaluations
 
     def _correct(self, plan, y0, prediction, y, f, skip):
         """Functional iteration on the corrector from ``y`` and ``f = func(t1, y)``; returns
