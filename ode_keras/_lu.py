@@ -47,8 +47,10 @@ def factor(matrix):
         packed = tf.where((rows > k) & tf.equal(columns, k), multipliers[..., :, None], packed)
         return k + 1, packed, permutation
 
+    # A static bound: XLA differentiates a while loop only with a fixed iteration count.
     _, packed, permutation = tf.while_loop(
-        lambda k, *_: k < n, eliminate, (tf.constant(0), matrix, identity))
+        lambda k, *_: k < n, eliminate, (tf.constant(0), matrix, identity),
+        maximum_iterations=n)
     upper = tf.linalg.band_part(packed, 0, -1)
     lower = tf.linalg.band_part(packed, -1, 0) - tf.linalg.diag(tf.linalg.diag_part(packed))
     pivots = tf.linalg.diag_part(upper)

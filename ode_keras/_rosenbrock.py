@@ -125,7 +125,7 @@ class RosenbrockSolver:
         """``(J, f, dfdt)`` at ``(s.t, s.y)``: kept from a rejected step, else evaluated."""
         def evaluate():
             jacobian, f = _jacobian.evaluate(plan.func, s.t, s.y, plan.mode, plan.jacobian_fn)
-            return jacobian, tuple(f), _jacobian.time_derivative(plan.func, s.t, s.y)
+            return jacobian, tuple(f), time_derivative(plan.func, s.t, s.y)
 
         return tf.cond(s.fresh, lambda: (s.jacobian, s.f, s.dfdt), evaluate)
 
@@ -197,3 +197,20 @@ def _status(plan, accept, usable, finite, regular, h, t_next, h_next):
     status = tf.where(cannot_shrink & tf.logical_not(regular), failures.SINGULAR_MATRIX,
                       status)
     return tf.where(usable, status, failures.NON_FINITE_JACOBIAN)
+
+
+def time_derivative(func, t, y):
+    """``d func / d t`` at ``(t, y)``, a tuple like ``y``, by reverse mode.
+
+    Forward mode (``_jacobian.time_derivative``) costs less, but its gradient, which the
+    backprop path takes through every step, does not compile under XLA (shape arguments
+    of its ``Tile`` gradients are not compile-time constants); a Jacobian with respect to
+    the scalar ``t`` does.
+    """
+    eager = tf.executing_eagerly()
+    with tf.GradientTape(persistent=eager) as tape:
+        tape.watch(t)
+        f_flat = _jacobian.flatten(func(t, y), "full")
+    rates = tape.jacobian(f_flat, t, unconnected_gradients=tf.UnconnectedGradients.ZERO,
+                          experimental_use_pfor=not eager)
+    return _jacobian.unflatten(rates, y, "full")

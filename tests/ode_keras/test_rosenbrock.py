@@ -307,7 +307,8 @@ def test_a_non_finite_jacobian_is_a_named_error_with_the_time_reached():
 RATES = np.array([0.04, 1e2, 3e3])  # Robertson's form, stiffness ratio about 1e4
 GRAD_TIMES = np.array([0.0, 0.33, 0.72, 1.01])  # outputs inside steps, a short last step
 STEP = 0.05
-FIXED = {"first_step": STEP, "min_step": STEP, "max_step": STEP}  # a mesh FD cannot move
+# A mesh FD cannot move; a small step budget (XLA's backprop allocates buffers for it).
+FIXED = {"first_step": STEP, "min_step": STEP, "max_step": STEP, "max_num_steps": 64}
 
 
 def kinetics(k):
@@ -383,12 +384,30 @@ def test_backprop_and_checkpoint_gradients_equal_finite_differences_in_float64()
 def test_adjoint_and_float32_gradients_agree_with_backprop():
     y0, t = inputs(tf.float64)
     _, reference = gradient_problem(tf.float64, "backprop")[0](y0, t)
-    # The adjoint solves the augmented system backwards with rodas5p on the same steps:
-    # a discretisation of the exact gradient, within the method's error of backprop's.
+    # The adjoint solves the augmented system backwards with rodas5p on steps of the same
+    # size: another O(h**5) discretisation of the exact gradient than backprop's (on this
+    # stiff system at h = 0.05 they differ by about 1e-4 relative).
     _, adjoint = gradient_problem(tf.float64, "adjoint")[0](y0, t)
     y0_32, t_32 = inputs(tf.float32)
     _, backprop_32 = gradient_problem(tf.float32, "backprop")[0](y0_32, t_32)
     for got, want in zip(adjoint, reference):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-8)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-3, atol=1e-8)
     for got, want in zip(backprop_32, reference):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-3, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_xla_gives_graph_modes_solution():
+    # Backprop gradients do not compile under XLA yet: the gradient of pfor's Jacobian of a
+    # func that slices its state (y[0]) needs shapes XLA cannot take as constants.
+    y0, t = inputs(tf.float64)
+    k = tf.Variable(RATES)
+
+    def solve(y0, t):
+        return odeint(kinetics(k), y0, t, method="rodas5p", rtol=1e-6, atol=1e-9,
+                      options={"max_num_steps": 200}, return_stats=True)
+
+    ys, stats = tf.function(solve, autograph=False)(y0, t)
+    xla_ys, xla_stats = tf.function(solve, autograph=False, jit_compile=True)(y0, t)
+    np.testing.assert_allclose(xla_ys.numpy(), ys.numpy(), rtol=1e-12, atol=1e-15)
+    assert int(xla_stats["num_steps"]) == int(stats["num_steps"])
