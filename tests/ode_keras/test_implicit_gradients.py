@@ -115,9 +115,11 @@ def test_float32_gradients_match_float64():
 
 
 @pytest.mark.slow
-def test_xla_gradients_equal_the_graphs():
-    loss_xla, xla = gradients("kvaerno3", None, "backprop", rtol=1e-6, jit=True)
-    loss, graph = gradients("kvaerno3", None, "backprop", rtol=1e-6)
-    assert loss_xla == pytest.approx(loss, rel=1e-12)
-    for a, b in zip(xla, graph):
-        assert_relative(a, b, 1e-9)
+def test_xla_gradients_equal_the_graphs_on_every_path():
+    t = np.array([0.0, 0.05, 0.1])  # short: the adjoint's backward z stays accurate
+    _, graph = gradients("kvaerno3", None, "backprop", rtol=1e-6, t=t)
+    for path in ("backprop", "checkpoint", "adjoint"):
+        _, xla = gradients("kvaerno3", None, path, rtol=1e-6, t=t, jit=True)
+        for a, b in zip(xla, graph):
+            # The adjoint is exact to its tolerance only (1e-6 here; 1e-4 measured).
+            assert_relative(a, b, 1e-9 if path != "adjoint" else 1e-3)
