@@ -185,7 +185,9 @@ def _steps_per_span(t_out, step_size):
     # must not cost an extra step. Counted in float64 and capped at 2**31 - 1 before the
     # cast to int32, which would wrap around (1e10 steps became 1); a capped count fails
     # the budget check in initial_state. No step_size: one step per interval.
-    quotients = tf.cast(tf.stop_gradient(t_out[1:] - t_out[:-1]), tf.float64) / tf.cast(
+    # tf.constant, not tf.cast: a Python float would pass through float32 (0.01 became
+    # 0.00999999977, and [0, 40] took 4001 steps).
+    quotients = tf.cast(tf.stop_gradient(t_out[1:] - t_out[:-1]), tf.float64) / tf.constant(
         step_size if step_size is not None else float("inf"), tf.float64)
     steps = tf.maximum(tf.math.ceil(quotients - 1e-6), 1.0)
     cap = tf.constant(float(_checks.MAX_NUM_STEPS_LIMIT), tf.float64)

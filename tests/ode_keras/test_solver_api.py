@@ -73,3 +73,12 @@ def test_a_counter_over_given_variables_adds_only_their_counts():
     assert float(nfe.numpy()) == 7.0
     with pytest.raises(ValueError, match=r"Unknown counts \['nfe'\]"):
         SolverCounter(variables={"nfe": nfe})
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_a_step_size_dividing_the_interval_takes_exactly_that_many_steps(dtype):
+    # 40 / 0.01 is 4000 steps; 0.01 read through float32 (0.00999999977) made it 4001.
+    _, stats = odeint(lambda t, y: -y, tf.constant([1.0], dtype), tf.constant([0.0, 40.0], dtype),
+                      method="euler", options={"step_size": 0.01, "max_num_steps": 5000},
+                      return_stats=True)
+    assert int(stats["num_steps"]) == 4000
