@@ -16,7 +16,7 @@ import tensorflow as tf
 import ode_keras
 from ode_keras import _checkpoint, odeint, odeint_adjoint
 from ode_keras.odeint import GRADIENTS
-from ode_keras.solvers import ADAMS_SOLVERS, IMPLICIT_SOLVERS
+from ode_keras.solvers import ADAMS_SOLVERS, IMPLICIT_SOLVERS, ROSENBROCK_SOLVERS
 from tests.ode_keras import odeblock_fields
 
 FIXED = ("euler", "midpoint", "heun", "heun3", "rk4", "rk4_38")
@@ -29,9 +29,11 @@ Y0 = (RNG.normal(size=(4, 3)), RNG.normal(size=(2,)))
 def test_the_method_lists_cover_every_solver():
     # scipy_solver has no checkpointed gradient (it refuses gradient="checkpoint"); the Adams
     # methods' checkpointed gradients are checked in test_adams.py, against backprop,
-    # the adjoint and finite differences; the implicit ones' in test_implicit_gradients.py.
+    # the adjoint and finite differences; the implicit ones' in test_implicit_gradients.py,
+    # rodas5p's in test_rosenbrock_gradients.py.
     assert set(FIXED) | set(ADAPTIVE) == (set(ode_keras.SOLVERS) - {"scipy_solver"}
-                                          - set(ADAMS_SOLVERS) - set(IMPLICIT_SOLVERS))
+                                          - set(ADAMS_SOLVERS) - set(IMPLICIT_SOLVERS)
+                                          - set(ROSENBROCK_SOLVERS))
 
 
 # Loose enough for the low-order methods to stay within a few hundred steps.
