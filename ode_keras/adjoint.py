@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from ode_keras import _checks, _grid, _one_sided, _step_callbacks, _stepping
 from ode_keras._adaptive import AdaptiveSolver
+from ode_keras._fixed import FixedStepSolver
 from ode_keras._keras_private import backend_variable
 from ode_keras._state import accumulation_dtype, mixed_rms_norm
 from ode_keras.odeint import Problem, prepare_and_list_reads, solve
@@ -260,10 +261,10 @@ class _Interval:
             _augmented_dynamics(forward.func, self.num_state, params),
             _step_callbacks.adjoint_of(forward.func).mapped(state=self.named))
         self.backward = backward
-        # The first stage of each backward solve is the derivative evaluated at t_i,
-        # except for fixed-step solvers, which evaluate their own.
+        # Each backward solve is handed the derivative evaluated at t_i, and counts it in its
+        # nfe, except the fixed-step Runge-Kutta solvers, which evaluate their own first stage.
         adaptive = isinstance(backward["solver"], AdaptiveSolver)
-        self.extra_evaluations = 0 if adaptive else 1
+        self.extra_evaluations = 1 if isinstance(backward["solver"], FixedStepSolver) else 0
         # Each interval starts from the step the previous one proposed (the first selects
         # its own): re-selecting per interval, as torchdiffeq does, costs an evaluation and,
         # on short intervals, a needlessly small first step. A first_step the user set is

@@ -263,3 +263,27 @@ def test_adjoint_solver_settings_are_honoured():
     steps = sum(int(np.ceil(round(d / 0.05, 9))) for d in np.diff(TIMES))
     assert fixed == 4 * steps + (len(TIMES) - 1)
     assert _relative(gradient, exact) < 1e-4
+
+
+@pytest.mark.parametrize("method, options", [
+    ("dopri5", None), ("rk4", {"step_size": 0.1}), ("adams", None),
+    ("explicit_adams", {"step_size": 0.1}), ("rodas5p", None)])
+def test_the_backward_count_is_the_evaluations_made(method, options):
+    # Each backward interval hands its solver the derivative at t_i; only the fixed-step
+    # Runge-Kutta solvers evaluate their own first stage (Adams counted it twice before).
+    k = tf.Variable(0.7, dtype=tf.float64)
+    calls = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def decay(t, y):
+        calls.assign_add(1)
+        return -k * y
+
+    counter = SolverCounter()
+    with tf.GradientTape() as tape:
+        ys = odeint_adjoint(decay, tf.constant([1.0], tf.float64),
+                            tf.constant([0.0, 0.5, 1.0], tf.float64), method=method,
+                            options=options, rtol=1e-6, atol=1e-8, counter=counter)
+        loss = tf.reduce_sum(ys)
+    calls.assign(0)
+    assert tape.gradient(loss, k) is not None
+    assert int(counter.nfe_backward) == int(calls.numpy()) > 0
