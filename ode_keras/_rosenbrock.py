@@ -42,7 +42,7 @@ them at its start.
 """
 
 
-class RosenbrockSolver:
+class RosenbrockSolver(_stepping.TableauSolver):
     """Runs a :class:`~ode_keras.rosenbrock_tableaus.RosenbrockTableau` with error control.
 
     Options: those of the adaptive methods (``first_step``, ``max_num_steps``,
@@ -53,22 +53,9 @@ class RosenbrockSolver:
     implicit = True
     option_names = ("first_step", "max_num_steps", "min_step", "max_step", "norm", "jacobian")
 
-    def __init__(self, tableau):
-        self.tableau = tableau
-
-    @property
-    def order(self):
-        """Order of accuracy of the method (of the propagated solution)."""
-        return self.tableau.order
-
     def check_options(self, options, name, method):
         """``options`` checked for this method, with defaults (see ``_rosenbrock_options``)."""
         return _rosenbrock_options.check(options, name, method)
-
-    def integrate(self, func, y0, f0, t, *, rtol, atol, options):
-        """Solve on increasing times ``t``; returns ``(ys, t_reached, stats)``."""
-        return _stepping.run(self.stepper(func, rtol=rtol, atol=atol, options=options),
-                             y0, f0, t)
 
     def stepper(self, func, *, rtol, atol, options):
         """The solve as a :class:`~ode_keras._stepping.Stepper` (plan, start, advance...)."""
