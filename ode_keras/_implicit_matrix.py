@@ -36,29 +36,10 @@ def jacobian_function(func, jacobian_option, implicit_components):
             matrix = jacobian_option(tf.cast(t, y[0].dtype), state)
             mode = "full" if matrix.shape.rank == 2 else "per_sample"
             return tf.cast(matrix, _jacobian.linear_dtype(y[0].dtype)), 0, mode
-        return forward_jacobian(head_func, t, head, jacobian_option), 1, jacobian_option
+        matrix, _ = _jacobian.evaluate(head_func, t, head, jacobian_option)
+        return matrix, _jacobian.columns(head, jacobian_option), jacobian_option
 
     return jac
-
-
-def forward_jacobian(func, t, y, mode):
-    """The Jacobian of ``func`` at ``(t, y)`` in layout ``mode``, column by column (JVPs).
-
-    One forward-mode product per column (per feature, for ``"per_sample"``), unrolled: no
-    ``pfor`` and no resource inside the solver's loop, whose gradient under XLA cannot
-    take a resource created in a ``tf.cond`` branch.
-    """
-    flat = _jacobian.flatten(y, mode)
-    columns = []
-    for j in range(flat.shape[-1]):
-        unit = tf.one_hot(j, flat.shape[-1], dtype=flat.dtype) + tf.zeros_like(flat)
-        tangents = _jacobian.unflatten(unit, y, mode)
-        with tf.autodiff.ForwardAccumulator(list(y), list(tangents)) as accumulator:
-            f = func(t, y)
-        jvp = accumulator.jvp(list(f), unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        columns.append(_jacobian.flatten(tuple(jvp), mode))
-    matrix = tf.stack(columns, axis=-1)
-    return tf.cast(matrix, _jacobian.linear_dtype(y[0].dtype))
 
 
 def check_layout(matrix, mode, y, implicit_components, name="options"):

@@ -4,8 +4,8 @@ Beside the adaptive options (``first_step``, ``min_step``, ``max_step``, ``norm`
 fixed ``step_size``, and ``max_num_steps``:
 
 - ``jacobian``: ``"full"`` (default; the Jacobian of the flattened state, exact for any
-  coupling), ``"per_sample"`` (the ``[batch, d, d]`` diagonal blocks from
-  ``GradientTape.batch_jacobian``: every state component has the batch as its leading
+  coupling), ``"per_sample"`` (the ``[batch, d, d]`` diagonal blocks, one forward
+  product per feature: every state component has the batch as its leading
   axis and samples are assumed not to interact; when they do, Newton still converges to
   the exact stages, only more slowly), or a callable ``jacobian(t, y) -> J`` giving
   ``J`` in either layout (``[n, n]`` or ``[batch, d, d]``, told apart by its rank).

@@ -8,7 +8,7 @@ where ``J = d func / d y`` at some point of the step. Two layouts:
   batch, and an LU factorisation costs ``n**3``.
 - ``"per_sample"``: every component has the batch as its leading axis ``B`` and the
   samples do not interact (a Neural ODE's state ``[batch, features]``); ``J`` is the
-  ``[B, d, d]`` stack of the diagonal blocks, from ``GradientTape.batch_jacobian``,
+  ``[B, d, d]`` stack of the diagonal blocks, one forward product per feature,
   and the factorisations and solves are batched: ``B * d**3`` instead of ``(B d)**3``.
   When samples do interact (batch norm inside ``func``, say), the blocks miss the
   coupling: the implicit solvers' residuals stay exact, so Newton still converges to
@@ -53,47 +53,61 @@ def _size(v, mode):
     return shape.num_elements()
 
 
-def evaluate(func, t, y, mode, jacobian_fn=None):
+def evaluate(func, t, y, mode):
     """``(J, f)``: the Jacobian of ``func`` at ``(t, y)`` in layout ``mode``, and ``func(t, y)``.
+
+    Column by column, one forward-mode product per column (per feature, for
+    ``"per_sample"``), unrolled. A vectorised ``pfor`` Jacobian costs one traced
+    evaluation instead of ``n``, but a Rosenbrock step differentiates through its
+    Jacobian, and the gradient of ``pfor``'s output does not compile under XLA
+    (slices of the state become shapes that are not compile-time constants); nor can
+    a solver's loop gradient under XLA take the resource ``pfor`` creates in a
+    ``tf.cond`` branch. Forward products have neither problem.
 
     Args:
         func: ``func(t, y)`` on tuple states.
         t: Scalar time.
         y: Tuple state.
         mode: ``"full"`` or ``"per_sample"``.
-        jacobian_fn: Optional user Jacobian ``jacobian_fn(t, y) -> J``, in layout ``mode``
-            (a ``[n, n]`` or ``[B, d, d]`` tensor); ``func`` is then evaluated once, plainly.
 
     Returns:
-        ``J`` in :func:`linear_dtype` of the state, and ``f`` (a tuple, the state's dtype).
+        ``J`` in :func:`linear_dtype` of the state (``[n, n]`` or ``[B, d, d]``), and
+        ``f`` (a tuple, the state's dtype). The cost is :func:`columns` evaluations.
     """
-    dtype = linear_dtype(y[0].dtype)
-    if jacobian_fn is not None:
-        return tf.cast(jacobian_fn(t, y), dtype), func(t, y)
-    y_flat = flatten(y, mode)
-    eager = tf.executing_eagerly()
-    with tf.GradientTape(persistent=eager) as tape:
-        tape.watch(y_flat)
-        f = func(t, unflatten(y_flat, y, mode))
-        f_flat = flatten(f, mode)
-    # A func that ignores y has no gradient path: its Jacobian is zero, not None.
-    # Eagerly, pfor traces a new function at every call (seconds per Jacobian): one
-    # gradient per row is faster there; graphs and XLA keep the vectorised pfor.
-    kwargs = dict(unconnected_gradients=tf.UnconnectedGradients.ZERO,
-                  experimental_use_pfor=not eager)
-    if mode == "full":
-        jacobian = tape.jacobian(f_flat, y_flat, **kwargs)
-    else:
-        jacobian = tape.batch_jacobian(f_flat, y_flat, **kwargs)
-    return tf.cast(jacobian, dtype), f
+    flat = flatten(y, mode)
+    width = flat.shape[-1]
+    columns, f = [], None
+    for j in range(width):
+        unit = tf.one_hot(j, width, dtype=flat.dtype) + tf.zeros_like(flat)
+        with tf.autodiff.ForwardAccumulator(list(y), list(unflatten(unit, y, mode))) as acc:
+            f = func(t, y)
+        # A func that ignores y has no forward path: its Jacobian is zero, not None.
+        jvp = acc.jvp(list(f), unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        columns.append(flatten(tuple(jvp), mode))
+    matrix = tf.stack(columns, axis=-1)
+    return tf.cast(matrix, linear_dtype(y[0].dtype)), tuple(f)
+
+
+def columns(y, mode):
+    """The evaluations of ``func`` one :func:`evaluate` costs: its Jacobian's columns."""
+    return sum(_size(v, mode) for v in y)
 
 
 def time_derivative(func, t, y):
-    """``d func / d t`` at ``(t, y)`` (a tuple like ``y``), by one forward-mode product."""
-    with tf.autodiff.ForwardAccumulator(t, tf.ones_like(t)) as accumulator:
-        f = func(t, y)
-    return tuple(tf.zeros_like(v) if g is None else g
-                 for v, g in zip(f, accumulator.jvp(f, unconnected_gradients="zero")))
+    """``d func / d t`` at ``(t, y)``, a tuple like ``y``, by reverse mode.
+
+    Forward mode would cost less, but its gradient, which backprop through a Rosenbrock
+    solve takes at every step, does not compile under XLA (the shape arguments of its
+    ``Tile`` gradients are not compile-time constants); a Jacobian with respect to the
+    scalar ``t`` does.
+    """
+    eager = tf.executing_eagerly()
+    with tf.GradientTape(persistent=eager) as tape:
+        tape.watch(t)
+        f_flat = flatten(func(t, y), "full")
+    rates = tape.jacobian(f_flat, t, unconnected_gradients=tf.UnconnectedGradients.ZERO,
+                          experimental_use_pfor=not eager)
+    return unflatten(rates, y, "full")
 
 
 def factor(jacobian, gamma_h):

@@ -30,7 +30,7 @@ from ode_keras import (
 from ode_keras._rosenbrock_step import attempt
 
 _Plan = collections.namedtuple(
-    "_Plan", "func t_out rtol atol norm min_step max_step mode jacobian_fn")
+    "_Plan", "func t_out rtol atol norm min_step max_step mode")
 _State = collections.namedtuple(
     "_State", "t y f h i_out outputs num_steps num_accepted num_rejected num_jacobians "
     "num_factorizations status jacobian dfdt fresh")
@@ -72,7 +72,7 @@ class RosenbrockSolver(_stepping.TableauSolver):
         dtype = t_out.dtype
         return _Plan(func, t_out, tf.cast(rtol, dtype), tf.cast(atol, dtype), options["norm"],
                      tf.constant(options["min_step"], dtype),
-                     tf.constant(options["max_step"], dtype), options["jacobian"], None)
+                     tf.constant(options["max_step"], dtype), options["jacobian"])
 
     def initial_state(self, plan, y0, f0, first_step):
         """The loop state at ``t_out[0]``, and the evaluations spent before the loop."""
@@ -111,8 +111,8 @@ class RosenbrockSolver(_stepping.TableauSolver):
     def derivatives(self, plan, s):
         """``(J, f, dfdt)`` at ``(s.t, s.y)``: kept from a rejected step, else evaluated."""
         def evaluate():
-            jacobian, f = _jacobian.evaluate(plan.func, s.t, s.y, plan.mode, plan.jacobian_fn)
-            return jacobian, tuple(f), time_derivative(plan.func, s.t, s.y)
+            jacobian, f = _jacobian.evaluate(plan.func, s.t, s.y, plan.mode)
+            return jacobian, f, _jacobian.time_derivative(plan.func, s.t, s.y)
 
         return tf.cond(s.fresh, lambda: (s.jacobian, s.f, s.dfdt), evaluate)
 
@@ -156,8 +156,9 @@ class RosenbrockSolver(_stepping.TableauSolver):
                           failures.MAX_STEPS, final.status)
         stages = self.tableau.num_stages - 1  # the first stage's f comes with the Jacobian
         stats = {
-            # Each Jacobian evaluates func once (its tape), and once more for df/dt.
-            "nfe": initial_evaluations + stages * final.num_steps + 2 * final.num_jacobians,
+            # Each Jacobian evaluates func once per column, and once more for df/dt.
+            "nfe": initial_evaluations + stages * final.num_steps
+                   + (_jacobian.columns(y0, plan.mode) + 1) * final.num_jacobians,
             "num_steps": final.num_steps,
             "num_accepted": final.num_accepted,
             "num_rejected": final.num_rejected,
@@ -184,20 +185,3 @@ def _status(plan, accept, usable, finite, regular, h, t_next, h_next):
     status = tf.where(cannot_shrink & tf.logical_not(regular), failures.SINGULAR_MATRIX,
                       status)
     return tf.where(usable, status, failures.NON_FINITE_JACOBIAN)
-
-
-def time_derivative(func, t, y):
-    """``d func / d t`` at ``(t, y)``, a tuple like ``y``, by reverse mode.
-
-    Forward mode (``_jacobian.time_derivative``) costs less, but its gradient, which the
-    backprop path takes through every step, does not compile under XLA (shape arguments
-    of its ``Tile`` gradients are not compile-time constants); a Jacobian with respect to
-    the scalar ``t`` does.
-    """
-    eager = tf.executing_eagerly()
-    with tf.GradientTape(persistent=eager) as tape:
-        tape.watch(t)
-        f_flat = _jacobian.flatten(func(t, y), "full")
-    rates = tape.jacobian(f_flat, t, unconnected_gradients=tf.UnconnectedGradients.ZERO,
-                          experimental_use_pfor=not eager)
-    return _jacobian.unflatten(rates, y, "full")

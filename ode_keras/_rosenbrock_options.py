@@ -7,7 +7,7 @@
   any coupling between the state's entries, at ``n**3`` per factorisation.
 - ``"per_sample"``: every component of the state has the batch as its leading axis and
   the samples do not interact; ``J`` is the ``[B, d, d]`` stack of per-sample blocks
-  (``GradientTape.batch_jacobian``) and the factorisations are batched, ``B d**3``.
+  (one forward product per feature) and the factorisations are batched, ``B d**3``.
   When samples do interact (batch normalisation inside ``func``, say), the blocks miss
   the coupling: a Rosenbrock method is exact only with the exact Jacobian, so its order
   drops, its error estimate sees it and the steps shrink. The results stay within the

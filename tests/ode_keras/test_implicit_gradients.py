@@ -107,11 +107,14 @@ def test_checkpoint_replays_backprop_and_the_adjoint_agrees_to_the_tolerance():
 
 @pytest.mark.slow
 def test_float32_gradients_match_float64():
-    loss32, grads32 = gradients("kvaerno3", None, "backprop", rtol=1e-5, dtype=tf.float32)
+    rtol = 1e-5
+    loss32, grads32 = gradients("kvaerno3", None, "backprop", rtol=rtol, dtype=tf.float32)
     loss64, grads64 = gradients("kvaerno3", None, "backprop", rtol=1e-7)
     assert loss32 == pytest.approx(loss64, rel=1e-4)
-    for g32, g64 in zip(grads32, grads64):
-        assert_relative(g32, g64, 1e-3)
+    for name, g32, g64 in zip(("y0", "t", "k"), grads32, grads64):
+        # dL/dt_i = dL/dy_i . f(t_i, y_i): a state error of rtol is an error of about
+        # |df/dy| rtol = 40 rtol in f (the stiff rate), in float64 at that rtol as well.
+        assert_relative(g32, g64, 10 * K0[1] * rtol if name == "t" else 1e-3)
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """rodas5p's gradients: backprop and checkpoint against central differences, the adjoint
-and float32 against backprop, and the solve under XLA against graph mode.
+and float32 against backprop, and the solve and all three gradients under XLA against
+graph mode.
 
 The gradients are those of the computed solution on a fixed mesh (steps pinned by
 ``first_step = min_step = max_step`` and tolerances that accept every step), so central
@@ -106,9 +107,20 @@ def test_adjoint_and_float32_gradients_agree_with_backprop():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("gradient", ["backprop", "checkpoint", "adjoint"])
+def test_xla_gives_graph_modes_gradients(gradient):
+    # Backprop differentiates through every step's Jacobian: a pfor Jacobian there did not
+    # compile (its gradient turned the func's slices y[0] into non-constant shapes).
+    y0, t = inputs(tf.float64)
+    value, grads = gradient_problem(tf.float64, gradient)[0](y0, t)
+    xla_value, xla_grads = gradient_problem(tf.float64, gradient, jit_compile=True)[0](y0, t)
+    np.testing.assert_allclose(xla_value.numpy(), value.numpy(), rtol=1e-12)
+    for got, want in zip(xla_grads, grads):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.slow
 def test_xla_gives_graph_modes_solution():
-    # Backprop gradients do not compile under XLA yet: the gradient of pfor's Jacobian of a
-    # func that slices its state (y[0]) needs shapes XLA cannot take as constants.
     y0, t = inputs(tf.float64)
     k = tf.Variable(RATES)
 
