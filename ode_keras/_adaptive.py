@@ -57,6 +57,7 @@ class AdaptiveSolver(_stepping.TableauSolver):
     output time instead, so the outputs keep the method's accuracy.
     """
 
+    carries_step = True
     option_names = ("first_step", "max_num_steps", "min_step", "max_step", "norm", "step_t",
                     "jump_t")
 
@@ -100,19 +101,9 @@ class AdaptiveSolver(_stepping.TableauSolver):
 
     def _finish(self, plan, final, y0, initial_evaluations):
         """``(ys, t_reached, stats)`` from the loop's last state."""
-        status = tf.where(tf.equal(final.status, failures.OK) & (final.t < plan.t_out[-1]),
-                          failures.MAX_STEPS, final.status)
-        stats = {
-            "nfe": (initial_evaluations + self.evaluations_per_step * final.num_steps
-                    + _grid.jumps_passed(plan.stops, plan.t_out[0], final.t, plan.t_out[-1])),
-            "num_steps": final.num_steps,
-            "num_accepted": final.num_accepted,
-            "num_rejected": final.num_rejected,
-            "status": status,
-            # The step the controller proposes next: where a following solve may start.
-            "next_step": final.h,
-        }
-        return _outputs.finish(final.outputs, final.i_out, y0), final.t, stats
+        nfe = (initial_evaluations + self.evaluations_per_step * final.num_steps
+               + _grid.jumps_passed(plan.stops, plan.t_out[0], final.t, plan.t_out[-1]))
+        return finish(plan, final, y0, nfe)
 
     def plan(self, func, t_out, rtol, atol, options):
         """What every step of a solve over ``t_out`` needs, as tensors of the times' dtype."""
@@ -124,7 +115,7 @@ class AdaptiveSolver(_stepping.TableauSolver):
     def initial_state(self, plan, y0, f0, first_step):
         """The loop state at ``t_out[0]``, and the evaluations spent before the loop."""
         t_start, t_end = plan.t_out[0], plan.t_out[-1]
-        h, selection_evaluations = self._first_step(plan, y0, f0, first_step)
+        h, selection_evaluations = choose_first_step(plan, y0, f0, first_step, self.order)
         h = tf.stop_gradient(
             tf.clip_by_value(h, plan.min_step, tf.minimum(plan.max_step, t_end - t_start)))
         zero = tf.constant(0, tf.int32)
@@ -132,26 +123,6 @@ class AdaptiveSolver(_stepping.TableauSolver):
         state = _State(t_start, y0, f0, h, tf.constant(1),
                        _outputs.new(y0, plan.t_out.shape[0]), zero, zero, zero, status)
         return state, 1 + selection_evaluations  # f0 was evaluated once by the caller
-
-    def _first_step(self, plan, y0, f0, first_step):
-        """The first trial step and the evaluations spent choosing it.
-
-        ``first_step`` is None (Hairer's selection, one evaluation), a number (taken as
-        given), or a scalar tensor: a step carried over from a previous solve, as the
-        adjoint's backward pass does from one interval to the next, where a value <= 0
-        means "none yet: select".
-        """
-        def select():
-            return initial_step(plan.func, plan.t_out[0], y0, f0, self.order, plan.rtol,
-                                plan.atol, plan.norm)
-
-        if first_step is None:
-            return select(), 1
-        if not tf.is_tensor(first_step):
-            return tf.constant(first_step, plan.t_out.dtype), 0
-        carried = tf.cast(first_step, plan.t_out.dtype)
-        none_yet = carried <= 0
-        return tf.cond(none_yet, select, lambda: carried), tf.cast(none_yet, tf.int32)
 
     def advance(self, plan, s):
         """Attempt one step from ``s``; accept or reject it; emit the outputs it passes."""
@@ -303,6 +274,45 @@ def propose_step(h, ratio, order):
     factor = tf.where(tf.math.is_finite(ratio), factor, MIN_FACTOR * one)
     return h * tf.clip_by_value(factor, MIN_FACTOR, MAX_FACTOR)
 
+
+
+def choose_first_step(plan, y0, f0, first_step, order):
+    """The first trial step of an error-controlled solve, and the evaluations spent on it.
+
+    ``first_step`` is None (Hairer's selection, :func:`initial_step`, one evaluation), a
+    number (taken as given), or a scalar tensor: a step carried over from a previous
+    solve, as the adjoint's backward pass does from one interval to the next, where a
+    value <= 0 means "none yet: select". ``plan`` needs ``func``, ``t_out``, ``rtol``,
+    ``atol`` and ``norm``.
+    """
+    def select():
+        return initial_step(plan.func, plan.t_out[0], y0, f0, order, plan.rtol, plan.atol,
+                            plan.norm)
+
+    if first_step is None:
+        return select(), 1
+    if not tf.is_tensor(first_step):
+        return tf.constant(first_step, plan.t_out.dtype), 0
+    carried = tf.cast(first_step, plan.t_out.dtype)
+    none_yet = carried <= 0
+    return tf.cond(none_yet, select, lambda: carried), tf.cast(none_yet, tf.int32)
+
+
+def finish(plan, final, y0, nfe, **counts):
+    """``(ys, t_reached, stats)`` from an error-controlled loop's last state.
+
+    ``final`` has the fields every such driver keeps (``t``, ``h``, ``outputs``,
+    ``i_out``, ``num_steps``, ``num_accepted``, ``num_rejected``, ``status``); ``counts``
+    adds a driver's own statistics (``num_jacobians``...). A loop that stopped short of
+    the end without a failure ran out of steps.
+    """
+    status = tf.where(tf.equal(final.status, failures.OK) & (final.t < plan.t_out[-1]),
+                      failures.MAX_STEPS, final.status)
+    stats = {"nfe": nfe, "num_steps": final.num_steps, "num_accepted": final.num_accepted,
+             "num_rejected": final.num_rejected, **counts, "status": status,
+             # The step the controller proposes next: where a following solve may start.
+             "next_step": final.h}
+    return _outputs.finish(final.outputs, final.i_out, y0), final.t, stats
 
 def initial_step(func, t0, y0, f0, order, rtol, atol, norm):
     """Hairer's automatic choice of the first step; costs one evaluation of ``func``.

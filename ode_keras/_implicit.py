@@ -55,7 +55,7 @@ class ImplicitSolver(_stepping.TableauSolver):
 
     def __init__(self, tableau):
         super().__init__(tableau)
-        self.adaptive = tableau.adaptive
+        self.adaptive = self.carries_step = tableau.adaptive
         self.option_names = (_implicit_options.ADAPTIVE_OPTIONS if self.adaptive
                              else _implicit_options.FIXED_OPTIONS)
         # No interpolation between outputs (see the module docstring).
@@ -100,8 +100,8 @@ class ImplicitSolver(_stepping.TableauSolver):
         if self.adaptive:
             # The explicit driver's choice (Hairer's heuristic, or a step carried over by
             # the adjoint); it reads only the order and plan fields this plan shares.
-            h, selection = _adaptive.AdaptiveSolver._first_step(self, plan, y0, f0,
-                                                                options["first_step"])
+            h, selection = _adaptive.choose_first_step(plan, y0, f0, options["first_step"],
+                                                       self.order)
             h = tf.stop_gradient(tf.clip_by_value(
                 h, plan.min_step, tf.minimum(plan.max_step, plan.t_out[-1] - plan.t_out[0])))
         finite_matrix = tf.reduce_all(tf.math.is_finite(matrix))
@@ -228,19 +228,9 @@ class ImplicitSolver(_stepping.TableauSolver):
 
     def _finish(self, plan, final, y0, initial_evaluations):
         """``(ys, t_reached, stats)`` from the loop's last state."""
-        status = tf.where(tf.equal(final.status, failures.OK) & (final.t < plan.t_out[-1]),
-                          failures.MAX_STEPS, final.status)
-        stats = {
-            "nfe": initial_evaluations + final.nfe,
-            "num_steps": final.num_steps,
-            "num_accepted": final.num_accepted,
-            "num_rejected": final.num_rejected,
-            "num_jacobians": final.num_jacobians,
-            "num_factorizations": final.num_factorizations,
-            "status": status,
-            "next_step": final.h,
-        }
-        return _outputs.finish(final.outputs, final.i_out, y0), final.t, stats
+        return _adaptive.finish(plan, final, y0, initial_evaluations + final.nfe,
+                                num_jacobians=final.num_jacobians,
+                                num_factorizations=final.num_factorizations)
 
 
 def _components(options, y):

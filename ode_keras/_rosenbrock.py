@@ -51,6 +51,7 @@ class RosenbrockSolver(_stepping.TableauSolver):
     """
 
     implicit = True
+    carries_step = True
     option_names = ("first_step", "max_num_steps", "min_step", "max_step", "norm", "jacobian")
 
     def check_options(self, options, name, method):
@@ -78,7 +79,8 @@ class RosenbrockSolver(_stepping.TableauSolver):
         """The loop state at ``t_out[0]``, and the evaluations spent before the loop."""
         _rosenbrock_options.check_layout(plan.mode, y0)
         t_start, t_end = plan.t_out[0], plan.t_out[-1]
-        h, selection_evaluations = self._first_step(plan, y0, f0, first_step)
+        h, selection_evaluations = _adaptive.choose_first_step(plan, y0, f0, first_step,
+                                                                  self.order)
         h = tf.stop_gradient(
             tf.clip_by_value(h, plan.min_step, tf.minimum(plan.max_step, t_end - t_start)))
         zero = tf.constant(0, tf.int32)
@@ -89,24 +91,6 @@ class RosenbrockSolver(_stepping.TableauSolver):
                        status, jacobian, tuple(tf.zeros_like(v) for v in y0),
                        tf.constant(False))
         return state, 1 + selection_evaluations  # f0 was evaluated once by the caller
-
-    def _first_step(self, plan, y0, f0, first_step):
-        """The first trial step and the evaluations spent choosing it.
-
-        ``first_step`` is None (Hairer's selection, one evaluation), a number, or a scalar
-        tensor carried over from a previous solve, where a value <= 0 means "select".
-        """
-        def select():
-            return _adaptive.initial_step(plan.func, plan.t_out[0], y0, f0, self.order,
-                                          plan.rtol, plan.atol, plan.norm)
-
-        if first_step is None:
-            return select(), 1
-        if not tf.is_tensor(first_step):
-            return tf.constant(first_step, plan.t_out.dtype), 0
-        carried = tf.cast(first_step, plan.t_out.dtype)
-        none_yet = carried <= 0
-        return tf.cond(none_yet, select, lambda: carried), tf.cast(none_yet, tf.int32)
 
     def derivatives(self, plan, s):
         """``(J, f, dfdt)`` at ``(s.t, s.y)``: kept from a rejected step, else evaluated."""
@@ -152,22 +136,12 @@ class RosenbrockSolver(_stepping.TableauSolver):
 
     def finish(self, plan, final, y0, initial_evaluations):
         """``(ys, t_reached, stats)`` from the loop's last state."""
-        status = tf.where(tf.equal(final.status, failures.OK) & (final.t < plan.t_out[-1]),
-                          failures.MAX_STEPS, final.status)
         stages = self.tableau.num_stages - 1  # the first stage's f comes with the Jacobian
-        stats = {
-            # Each Jacobian evaluates func once per column, and once more for df/dt.
-            "nfe": initial_evaluations + stages * final.num_steps
-                   + (_jacobian.columns(y0, plan.mode) + 1) * final.num_jacobians,
-            "num_steps": final.num_steps,
-            "num_accepted": final.num_accepted,
-            "num_rejected": final.num_rejected,
-            "num_jacobians": final.num_jacobians,
-            "num_factorizations": final.num_factorizations,
-            "status": status,
-            "next_step": final.h,
-        }
-        return _outputs.finish(final.outputs, final.i_out, y0), final.t, stats
+        # Each Jacobian evaluates func once per column, and once more for df/dt.
+        nfe = (initial_evaluations + stages * final.num_steps
+               + (_jacobian.columns(y0, plan.mode) + 1) * final.num_jacobians)
+        return _adaptive.finish(plan, final, y0, nfe, num_jacobians=final.num_jacobians,
+                                num_factorizations=final.num_factorizations)
 
 
 def _status(plan, accept, usable, finite, regular, h, t_next, h_next):

@@ -35,6 +35,10 @@ class TableauSolver:
     A subclass supplies ``stepper(func, *, rtol, atol, options)``.
     """
 
+    carries_step = False
+    """True when the ``first_step`` option also takes a scalar tensor, a step carried over
+    from a previous solve (a value <= 0: select one), as the adjoint's intervals pass on."""
+
     def __init__(self, tableau):
         self.tableau = tableau
 

@@ -20,7 +20,6 @@ import dataclasses
 import tensorflow as tf
 
 from ode_keras import _checks, _grid, _one_sided, _step_callbacks, _stepping
-from ode_keras._adaptive import AdaptiveSolver
 from ode_keras._fixed import FixedStepSolver
 from ode_keras._keras_private import backend_variable
 from ode_keras._state import accumulation_dtype, mixed_rms_norm
@@ -263,13 +262,14 @@ class _Interval:
         self.backward = backward
         # Each backward solve is handed the derivative evaluated at t_i, and counts it in its
         # nfe, except the fixed-step Runge-Kutta solvers, which evaluate their own first stage.
-        adaptive = isinstance(backward["solver"], AdaptiveSolver)
-        self.extra_evaluations = 1 if isinstance(backward["solver"], FixedStepSolver) else 0
+        solver = backward["solver"]
+        self.extra_evaluations = 1 if isinstance(solver, FixedStepSolver) else 0
         # Each interval starts from the step the previous one proposed (the first selects
         # its own): re-selecting per interval, as torchdiffeq does, costs an evaluation and,
         # on short intervals, a needlessly small first step. A first_step the user set is
         # kept throughout.
-        self.carry_step = adaptive and backward["options"]["first_step"] is None
+        self.carry_step = (isinstance(solver, _stepping.TableauSolver) and solver.carries_step
+                           and backward["options"]["first_step"] is None)
 
     def __call__(self, c):
         # At output time t_i: the forward state, and dL/dt_i from the output's sensitivity.

@@ -26,11 +26,7 @@ import math
 
 import numpy as np
 
-_TOLERANCE = 1e-12
-
-
-def _close(x: float, y: float) -> bool:
-    return math.isclose(x, y, rel_tol=_TOLERANCE, abs_tol=_TOLERANCE)
+from ode_keras.tableaus import _close  # one tolerance for every tableau's checks
 
 
 @dataclasses.dataclass(frozen=True)
