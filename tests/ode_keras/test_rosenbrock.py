@@ -191,33 +191,35 @@ def test_robertson_to_1e5_matches_radau_and_conserves_mass(dtype, rtol):
     assert int(stats["num_steps"]) < 200
 
 
-@pytest.mark.slow
-@pytest.mark.skip(reason="over 10 minutes even under XLA on this machine (issue #15, open); "
-                  "van der Pol at mu=1000 is covered by the ESDIRK test and benchmarks/stiff.py")
-def test_van_der_pol_at_mu_1000_matches_radau():
+def test_van_der_pol_at_mu_1000_is_as_accurate_as_radau_at_the_same_tolerance():
     mu = 1000.0
 
     def numpy_field(t, y):
-        return np.array([y[1], mu * ((1 - y[0] ** 2) * y[1] - y[0])])
+        return np.array([y[1], mu * (1 - y[0] ** 2) * y[1] - y[0]])
 
     def numpy_jacobian(t, y):
-        return np.array([[0.0, 1.0], [mu * (-2 * y[0] * y[1] - 1), mu * (1 - y[0] ** 2)]])
+        return np.array([[0.0, 1.0], [-2 * mu * y[0] * y[1] - 1, mu * (1 - y[0] ** 2)]])
 
     def field(t, y):
-        return tf.stack([y[1], mu * ((1 - y[0] ** 2) * y[1] - y[0])])
+        return tf.stack([y[1], mu * (1 - y[0] ** 2) * y[1] - y[0]])
 
-    times, y0, rtol = np.linspace(0.0, 3000.0, 7), np.array([2.0, 0.0]), 1e-7
-    reference = radau_reference(numpy_field, numpy_jacobian, y0, times)
-    # Under XLA: in a plain graph every small op of a step goes through the executor, and
-    # this solve took many minutes.
+    # Through the first relaxation jump (near t = 807) and on to 3000.
+    times, y0, rtol = np.array([0.0, 500.0, 1000.0, 3000.0]), np.array([2.0, 0.0]), 1e-6
+    reference = scipy.integrate.solve_ivp(
+        numpy_field, (0.0, times[-1]), y0, method="Radau", t_eval=times, rtol=1e-12,
+        atol=1e-12, jac=numpy_jacobian).y.T
+    radau = scipy.integrate.solve_ivp(numpy_field, (0.0, times[-1]), y0, method="Radau",
+                                      t_eval=times, rtol=rtol, atol=rtol, jac=numpy_jacobian).y.T
     solve = tf.function(lambda: odeint(field, tf.constant(y0), tf.constant(times),
-                                       method="rodas5p", rtol=rtol, atol=1e-9,
-                                       return_stats=True), jit_compile=True)
+                                       method="rodas5p", rtol=rtol, atol=rtol,
+                                       return_stats=True))
     ys, stats = solve()
-    # y stays on the slow manifold (|y| <= 2) between fast jumps; its global error is
-    # amplified by the jumps' timing, so compare at a multiple of the tolerance.
-    np.testing.assert_allclose(ys.numpy()[:, 0], reference[:, 0], atol=1e3 * rtol * 2)
-    assert int(stats["num_steps"]) < 1500  # dopri5 needs millions of steps here
+    # The phase error of a relaxation oscillation grows through every jump, for any
+    # method: measured against Radau's own error at the same tolerance.
+    ours = np.abs(ys.numpy()[:, 0] - reference[:, 0]).max()
+    theirs = np.abs(radau[:, 0] - reference[:, 0]).max()
+    assert ours < 10 * max(theirs, rtol), (ours, theirs)
+    assert int(stats["status"]) == 0 and int(stats["num_steps"]) < 1000  # dopri5: millions
 
 
 def test_per_sample_jacobians_give_the_full_jacobians_solution():
