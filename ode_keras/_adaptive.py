@@ -91,15 +91,9 @@ class AdaptiveSolver(_stepping.TableauSolver):
 
     def stepper(self, func, *, rtol, atol, options):
         """The solve as a :class:`~ode_keras._stepping.Stepper` (plan, start, advance...)."""
-        return _stepping.Stepper(
-            make_plan=lambda t_out: self.plan(func, t_out, rtol, atol, options),
-            start=lambda plan, y0, f0: self.initial_state(plan, y0, f0, options["first_step"]),
-            advance=self.advance,
-            keep_going=lambda plan, s: tf.equal(s.status, failures.OK) & (s.t < plan.t_out[-1]),
-            finish=self._finish,
-            max_iterations=lambda plan: options["max_num_steps"])
+        return controlled_stepper(self, func, rtol, atol, options)
 
-    def _finish(self, plan, final, y0, initial_evaluations):
+    def finish(self, plan, final, y0, initial_evaluations):
         """``(ys, t_reached, stats)`` from the loop's last state."""
         nfe = (initial_evaluations + self.evaluations_per_step * final.num_steps
                + _grid.jumps_passed(plan.stops, plan.t_out[0], final.t, plan.t_out[-1]))
@@ -112,10 +106,11 @@ class AdaptiveSolver(_stepping.TableauSolver):
                      tf.constant(options["min_step"], dtype),
                      tf.constant(options["max_step"], dtype), _grid.stops(options, dtype))
 
-    def initial_state(self, plan, y0, f0, first_step):
+    def initial_state(self, plan, y0, f0, options):
         """The loop state at ``t_out[0]``, and the evaluations spent before the loop."""
         t_start, t_end = plan.t_out[0], plan.t_out[-1]
-        h, selection_evaluations = choose_first_step(plan, y0, f0, first_step, self.order)
+        h, selection_evaluations = choose_first_step(plan, y0, f0, options["first_step"],
+                                                     self.order)
         h = tf.stop_gradient(
             tf.clip_by_value(h, plan.min_step, tf.minimum(plan.max_step, t_end - t_start)))
         zero = tf.constant(0, tf.int32)
@@ -274,6 +269,23 @@ def propose_step(h, ratio, order):
     factor = tf.where(tf.math.is_finite(ratio), factor, MIN_FACTOR * one)
     return h * tf.clip_by_value(factor, MIN_FACTOR, MAX_FACTOR)
 
+
+
+def controlled_stepper(solver, func, rtol, atol, options):
+    """The :class:`~ode_keras._stepping.Stepper` of an error-controlled driver.
+
+    ``solver`` supplies ``plan(func, t_out, rtol, atol, options)``,
+    ``initial_state(plan, y0, f0, options)``, ``advance(plan, state)`` and
+    ``finish(plan, final, y0, initial_evaluations)``; the loop runs while the status is OK
+    and the last output time is ahead, for at most ``max_num_steps`` attempts.
+    """
+    return _stepping.Stepper(
+        make_plan=lambda t_out: solver.plan(func, t_out, rtol, atol, options),
+        start=lambda plan, y0, f0: solver.initial_state(plan, y0, f0, options),
+        advance=solver.advance,
+        keep_going=lambda plan, s: tf.equal(s.status, failures.OK) & (s.t < plan.t_out[-1]),
+        finish=solver.finish,
+        max_iterations=lambda plan: options["max_num_steps"])
 
 
 def choose_first_step(plan, y0, f0, first_step, order):

@@ -66,14 +66,8 @@ class ImplicitSolver(_stepping.TableauSolver):
         return _implicit_options.check(options, name, method, self.adaptive)
 
     def stepper(self, func, *, rtol, atol, options):
-        """The solve as a :class:`~ode_keras._stepping.Stepper`."""
-        return _stepping.Stepper(
-            make_plan=lambda t_out: self.plan(func, t_out, rtol, atol, options),
-            start=lambda plan, y0, f0: self.initial_state(plan, y0, f0, options),
-            advance=self.advance,
-            keep_going=lambda plan, s: tf.equal(s.status, failures.OK) & (s.t < plan.t_out[-1]),
-            finish=self._finish,
-            max_iterations=lambda plan: options["max_num_steps"])
+        """The solve as a :class:`~ode_keras._stepping.Stepper` (plan, start, advance...)."""
+        return _adaptive.controlled_stepper(self, func, rtol, atol, options)
 
     def plan(self, func, t_out, rtol, atol, options):
         """What every step needs, as tensors of the times' dtype (float64)."""
@@ -226,7 +220,7 @@ class ImplicitSolver(_stepping.TableauSolver):
         finite_matrix = tf.reduce_all(tf.math.is_finite(jacobian))
         return tf.where(finite_matrix, status, failures.NON_FINITE_JACOBIAN)
 
-    def _finish(self, plan, final, y0, initial_evaluations):
+    def finish(self, plan, final, y0, initial_evaluations):
         """``(ys, t_reached, stats)`` from the loop's last state."""
         return _adaptive.finish(plan, final, y0, initial_evaluations + final.nfe,
                                 num_jacobians=final.num_jacobians,

@@ -60,13 +60,7 @@ class RosenbrockSolver(_stepping.TableauSolver):
 
     def stepper(self, func, *, rtol, atol, options):
         """The solve as a :class:`~ode_keras._stepping.Stepper` (plan, start, advance...)."""
-        return _stepping.Stepper(
-            make_plan=lambda t_out: self.plan(func, t_out, rtol, atol, options),
-            start=lambda plan, y0, f0: self.initial_state(plan, y0, f0, options["first_step"]),
-            advance=self.advance,
-            keep_going=lambda plan, s: tf.equal(s.status, failures.OK) & (s.t < plan.t_out[-1]),
-            finish=self.finish,
-            max_iterations=lambda plan: options["max_num_steps"])
+        return _adaptive.controlled_stepper(self, func, rtol, atol, options)
 
     def plan(self, func, t_out, rtol, atol, options):
         """What every step of a solve over ``t_out`` needs, as tensors of the times' dtype."""
@@ -75,11 +69,11 @@ class RosenbrockSolver(_stepping.TableauSolver):
                      tf.constant(options["min_step"], dtype),
                      tf.constant(options["max_step"], dtype), options["jacobian"])
 
-    def initial_state(self, plan, y0, f0, first_step):
+    def initial_state(self, plan, y0, f0, options):
         """The loop state at ``t_out[0]``, and the evaluations spent before the loop."""
         _rosenbrock_options.check_layout(plan.mode, y0)
         t_start, t_end = plan.t_out[0], plan.t_out[-1]
-        h, selection_evaluations = _adaptive.choose_first_step(plan, y0, f0, first_step,
+        h, selection_evaluations = _adaptive.choose_first_step(plan, y0, f0, options["first_step"],
                                                                   self.order)
         h = tf.stop_gradient(
             tf.clip_by_value(h, plan.min_step, tf.minimum(plan.max_step, t_end - t_start)))

@@ -1,6 +1,5 @@
 """rodas5p's gradients: backprop and checkpoint against central differences, the adjoint
-and float32 against backprop, and the solve and all three gradients under XLA against
-graph mode.
+and float32 against backprop, eager and XLA gradients against graph mode's.
 
 The gradients are those of the computed solution on a fixed mesh (steps pinned by
 ``first_step = min_step = max_step`` and tolerances that accept every step), so central
@@ -30,8 +29,9 @@ def kinetics(k):
     return func
 
 
-def gradient_problem(dtype, gradient, jit_compile=False):
-    """``(run, k)``: ``run(y0, t) -> (loss, [dL/dy0, dL/dt, dL/dk])`` in one tf.function."""
+def gradient_problem(dtype, gradient, jit_compile=False, eager=False):
+    """``(run, k, loss)``: ``run(y0, t) -> (loss, [dL/dy0, dL/dt, dL/dk])`` in one
+    tf.function (or eagerly), and the loss alone in a tf.function."""
     k = tf.Variable(RATES, dtype=dtype)
     weights = tf.constant([[1.0, 4.0, 9.0]], dtype)
 
@@ -40,13 +40,14 @@ def gradient_problem(dtype, gradient, jit_compile=False):
                     options=FIXED, gradient=gradient)
         return tf.reduce_sum(ys[1:] * weights)
 
-    @tf.function(autograph=False, jit_compile=jit_compile)
     def run(y0, t):
         with tf.GradientTape() as tape:
             tape.watch([y0, t])
             value = loss(y0, t)
         return value, tape.gradient(value, [y0, t, k])
 
+    if not eager:
+        run = tf.function(run, autograph=False, jit_compile=jit_compile)
     return run, k, tf.function(loss, autograph=False)
 
 
@@ -88,6 +89,16 @@ def test_backprop_and_checkpoint_gradients_equal_finite_differences_in_float64()
     _, checkpoint = run(y0, t)
     for got, want in zip(checkpoint, backprop):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("gradient", ["backprop", "adjoint"])
+def test_eager_gradients_equal_graph_modes(gradient):
+    y0, t = tf.constant([1.0, 0.0, 0.0], tf.float64), tf.constant([0.0, 0.12, 0.2], tf.float64)
+    value, grads = gradient_problem(tf.float64, gradient, eager=True)[0](y0, t)
+    graph_value, graph_grads = gradient_problem(tf.float64, gradient)[0](y0, t)
+    np.testing.assert_allclose(value.numpy(), graph_value.numpy(), rtol=1e-13)
+    for got, want in zip(grads, graph_grads):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-11, atol=1e-14)
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def test_advancing_a_named_state_by_hand_gives_the_solve(method, options):
         t_reached = state.t_reached
     else:
         plan = solver.plan(problem.func, problem.t, problem.rtol, problem.atol, options)
-        state, _ = solver.initial_state(plan, problem.y0, problem.f0, None)
+        state, _ = solver.initial_state(plan, problem.y0, problem.f0, options)
         while float(state.t) < 1.0:
             state = solver.advance(plan, state)
         t_reached = state.t
