@@ -126,7 +126,8 @@ class ImplicitSolver(_stepping.TableauSolver):
         system = self._system(plan, s, jacobian, factors)
         step = esdirk_step(self.tableau, system, s.t, s.y, s.f, h, s.eta, ~factors.regular)
         converged = step.converged & factors.regular
-        finite = _state.all_finite(step.y1, step.f1)
+        # Newton iterates that overflowed count as non-finite values, not slow convergence.
+        finite = _state.all_finite(step.y1, step.f1) & ~step.overflowed
         ratio = tf.zeros([], plan.rtol.dtype)
         if self.adaptive:
             ratio = _adaptive.error_ratio(step.error, s.y, step.y1, plan.rtol, plan.atol,
@@ -163,16 +164,17 @@ class ImplicitSolver(_stepping.TableauSolver):
 
     def _system(self, plan, s, jacobian, factors):
         """The step's :class:`~ode_keras._newton.StageSystem`."""
-        scale = tuple(tf.cast(plan.atol, y.dtype) + tf.cast(plan.rtol, y.dtype) * tf.abs(y)
-                      for y in s.y)
+        # The scale in float32 at least: a half-precision atol of 1e-9 would be 0.
+        dtype = _state.accumulation_dtype(s.y[0].dtype)
+        scale = tuple(tf.cast(plan.atol, dtype) + tf.cast(plan.rtol, dtype)
+                      * tf.abs(tf.cast(y, dtype)) for y in s.y)
         mode = "full" if jacobian.shape.rank == 2 else "per_sample"
         settings = plan.settings
-        # Newton cannot get below round-off, about eps / rtol in the scaled norm (Hairer's
-        # floor for its tolerance), however small kappa is.
-        dtype = _state.accumulation_dtype(s.y[0].dtype)
-        eps = tf.constant(np.finfo(dtype.as_numpy_dtype).eps, dtype)
+        # Newton cannot get below the round-off of the state's own dtype, about eps / rtol
+        # in the scaled norm (Hairer's floor for its tolerance), however small kappa is.
+        eps = max(np.finfo(y.dtype.as_numpy_dtype).eps for y in s.y)
         kappa = tf.maximum(tf.constant(settings["newton_tolerance"], dtype),
-                           10.0 * eps / tf.cast(plan.rtol, dtype))
+                           10.0 * tf.constant(eps, dtype) / tf.cast(plan.rtol, dtype))
         return _newton.StageSystem(
             plan.func, factors, mode, scale, plan.norm, settings["max_newton_iterations"],
             kappa, _components(settings, s.y))
@@ -209,8 +211,9 @@ class ImplicitSolver(_stepping.TableauSolver):
                 t_next, h_next):
         """OK, or why the solve cannot go on (the named statuses of ``failures``)."""
         cause = tf.where(~regular, failures.SINGULAR_MATRIX,
-                         tf.where(~converged, failures.NEWTON_FAILURE,
-                                  tf.where(finite, failures.STEP_UNDERFLOW, failures.NON_FINITE)))
+                         tf.where(~finite, failures.NON_FINITE,
+                                  tf.where(~converged, failures.NEWTON_FAILURE,
+                                           failures.STEP_UNDERFLOW)))
         if self.adaptive:
             stuck = tf.not_equal(_adaptive._status(plan, accept, finite, h, t_next, h_next),
                                  failures.OK)

@@ -15,10 +15,11 @@ import tensorflow as tf
 from ode_keras import _newton, _state
 
 StepResult = collections.namedtuple(
-    "StepResult", "y1 f1 error stages converged rate eta iterations")
+    "StepResult", "y1 f1 error stages converged rate eta iterations overflowed")
 StepResult.__doc__ = """``y1``, the derivative ``f1`` at ``t0 + h`` (the last stage), the
 embedded error estimate (None for fixed-step methods), the stage derivatives, whether
-every stage converged, the worst Newton rate, the last ``eta`` and the iterations spent."""
+every stage converged, the worst Newton rate, the last ``eta``, the iterations spent, and
+whether a stage's Newton iterates overflowed."""
 
 
 def esdirk_step(tableau, system, t, y, f0, h, eta, skip):
@@ -36,7 +37,7 @@ def esdirk_step(tableau, system, t, y, f0, h, eta, skip):
         A :class:`StepResult`.
     """
     h_gamma = tableau.gamma * h
-    stages, failed = [f0], skip
+    stages, failed, overflowed = [f0], skip, tf.constant(False)
     rate = tf.zeros_like(tf.cast(eta, tf.float64))
     iterations = tf.constant(0)
     z = y
@@ -48,8 +49,10 @@ def esdirk_step(tableau, system, t, y, f0, h, eta, skip):
         z = result.z
         stages.append(tuple((zi - p) / tf.cast(h_gamma, zi.dtype) for zi, p in zip(z, psi)))
         failed = failed | ~result.converged
+        overflowed = overflowed | result.overflowed
         rate = tf.maximum(rate, tf.cast(result.rate, rate.dtype))
         eta, iterations = result.eta, iterations + result.iterations
     y1 = z if tableau.stiffly_accurate else _state.axpy_sum(y, h, stages, tableau.b)
     error = (_state.weighted_sum(h, stages, tableau.b_error) if tableau.adaptive else None)
-    return StepResult(y1, stages[-1], error, stages, ~failed, rate, eta, iterations)
+    return StepResult(y1, stages[-1], error, stages, ~failed, rate, eta, iterations,
+                      overflowed)

@@ -34,10 +34,16 @@ def linear_dtype(dtype):
 
 
 def flatten(state, mode):
-    """A tuple state as a vector ``[n]`` (``"full"``) or a matrix ``[B, d]`` (``"per_sample"``)."""
+    """A tuple state as a vector ``[n]`` (``"full"``) or a matrix ``[B, d]`` (``"per_sample"``).
+
+    Components of different float dtypes (the adjoint's float16 state beside its float32
+    parameter adjoints, under mixed precision) meet in the widest of them.
+    """
+    dtype = max((v.dtype for v in state), key=lambda d: d.size)
     if mode == "full":
-        return tf.concat([tf.reshape(v, [-1]) for v in state], axis=0)
-    return tf.concat([tf.reshape(v, [tf.shape(v)[0], -1]) for v in state], axis=1)
+        return tf.concat([tf.reshape(tf.cast(v, dtype), [-1]) for v in state], axis=0)
+    return tf.concat([tf.reshape(tf.cast(v, dtype), [tf.shape(v)[0], -1]) for v in state],
+                     axis=1)
 
 
 def unflatten(flat, like, mode):

@@ -35,9 +35,13 @@ per component; ``norm``: the error norm; ``implicit_components``: the leading co
 the Jacobian covers (the others are quadratures: ``f`` does not depend on them, so their
 block of ``M`` is the identity)."""
 
-StageResult = collections.namedtuple("StageResult", "z converged rate eta iterations")
+StageResult = collections.namedtuple("StageResult",
+                                     "z converged rate eta iterations overflowed")
 StageResult.__doc__ = """A stage's value, whether Newton converged, the worst contraction
-rate seen (0 when one iteration sufficed), the last ``eta`` and the iterations spent."""
+rate seen (0 when one iteration sufficed), the last ``eta``, the iterations spent, and
+whether it gave up because its iterates stopped being finite (an overflow, which a
+half-precision adjoint meets when the loss scale is too high, rather than slow
+convergence)."""
 
 
 def linear_solve(system, rhs):
@@ -82,28 +86,52 @@ def _iterate(system, t_i, h_gamma, psi, guess, eta_old, skip):
     # The first iterate has no rate yet: Hairer's guess from the previous solve.
     eta_first = tf.maximum(tf.cast(eta_old, dtype), eps) ** 0.8
     one, zero = tf.ones([], dtype), tf.zeros([], dtype)
+    has_quadratures = system.implicit_components < len(guess)
 
-    def body(k, z, previous, rate, eta, converged, failed):
+    def body(k, z, previous, rate, eta, converged, failed, overflowed):
         f = system.func(t_i, z)
         residual = tuple(p + tf.cast(h_gamma, p.dtype) * fi - zi
                          for p, fi, zi in zip(psi, f, z))
         delta = linear_solve(system, residual)
-        # The norms only steer the iteration: outside the gradient (sqrt'(0) is infinite).
-        size = tf.stop_gradient(tf.cast(system.norm(tuple(
-            tf.cast(d / s, dtype) for d, s in zip(delta, system.scale))), dtype))
+        size, implicit_size = _sizes(system, delta, dtype)
         z = tuple(tf.where(tf.math.is_finite(size), zi + di, zi) for zi, di in zip(z, delta))
-        theta = tf.where(k > 0, size / tf.where(previous > 0, previous, one), zero)
+        # The contraction rate is the implicit components': a quadrature's correction is
+        # their previous one times df/dz, one iteration late, not a rate of its own.
+        theta = tf.where(k > 0, implicit_size / tf.where(previous > 0, previous, one), zero)
         eta = tf.where(k > 0, theta / tf.maximum(one - theta, eps), eta_first)
         converged = tf.math.is_finite(size) & ((eta * size <= kappa) | tf.equal(size, 0))
+        if has_quadratures:
+            # The first iteration moves a quadrature onto the guess's implicit part, off by
+            # df/dz times that part's correction, which no norm here bounds: iterate again.
+            converged = converged & (k > 0)
         hopeless = (k > 0) & ((theta >= 1) | (
             theta ** tf.cast(last - k, dtype) / tf.maximum(one - theta, eps) * size > kappa))
         failed = ~converged & (hopeless | ~tf.math.is_finite(size) | (k >= last))
-        return k + 1, z, size, tf.maximum(rate, theta), eta, converged, failed
+        return (k + 1, z, implicit_size, tf.maximum(rate, theta), eta, converged, failed,
+                ~tf.math.is_finite(size))
 
-    k, z, _, rate, eta, converged, _ = tf.while_loop(
-        lambda k, z, p, r, e, converged, failed: ~converged & ~failed, body,
-        (tf.constant(0), guess, zero, zero, eta_first, tf.constant(False), skip),
+    k, z, _, rate, eta, converged, _, overflowed = tf.while_loop(
+        lambda k, z, p, r, e, converged, failed, o: ~converged & ~failed, body,
+        (tf.constant(0), guess, zero, zero, eta_first, tf.constant(False), skip,
+         tf.constant(False)),
         maximum_iterations=system.max_iterations)
     # A skipped solve keeps the previous eta (the next stopping test stays as strict).
     eta = tf.stop_gradient(tf.where(skip, tf.cast(eta_old, dtype), eta))
-    return StageResult(z, converged, tf.stop_gradient(rate), eta, k)
+    return StageResult(z, converged, tf.stop_gradient(rate), eta, k,
+                       ~converged & overflowed)
+
+
+def _sizes(system, delta, dtype):
+    """The scaled norm of a Newton correction, and of its implicit components alone.
+
+    Outside the gradient: the norms only steer the iteration (and sqrt'(0) is infinite).
+    The implicit part's norm counts the quadratures as zeros, a constant factor off a
+    norm over it alone, which the ratios of successive sizes cancel.
+    """
+    scaled = tuple(tf.cast(d, dtype) / tf.cast(s, dtype) for d, s in zip(delta, system.scale))
+    size = tf.stop_gradient(tf.cast(system.norm(scaled), dtype))
+    head = system.implicit_components
+    if head >= len(scaled):
+        return size, size
+    implicit = scaled[:head] + tuple(tf.zeros_like(v) for v in scaled[head:])
+    return size, tf.stop_gradient(tf.cast(system.norm(implicit), dtype))

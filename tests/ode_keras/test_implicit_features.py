@@ -33,6 +33,28 @@ def solve_batch(jacobian, coupled=False):
                   return_stats=True)
 
 
+def test_quadrature_components_do_not_stall_newton():
+    # q' = c z**2 is a quadrature (f does not depend on q): with implicit_components=1 its
+    # Newton correction lags z's by an iteration, c h 2 z dz, which is no contraction rate;
+    # taken for one, it made Newton give up at once. Implicit Euler's exact recurrences:
+    # z1 = (z0 + h sin t1) / (1 + 50 h), q1 = q0 + h c z1**2.
+    c, h = 1e6, 0.1
+
+    def func(t, y):
+        z, q = y
+        return (-50.0 * z + tf.sin(t), c * z * z)
+
+    y0 = (tf.constant([1.0], tf.float64), tf.constant([0.0], tf.float64))
+    z, q = odeint(func, y0, tf.constant([0.0, 1.0], tf.float64), method="implicit_euler",
+                  rtol=1e-6, atol=1e-9, options={"step_size": h, "implicit_components": 1})
+    z_ref, q_ref = 1.0, 0.0
+    for n in range(1, 11):
+        z_ref = (z_ref + h * np.sin(n * h)) / (1 + 50 * h)
+        q_ref = q_ref + h * c * z_ref**2
+    np.testing.assert_allclose([z.numpy()[-1, 0], q.numpy()[-1, 0]], [z_ref, q_ref],
+                               rtol=1e-9)
+
+
 @pytest.mark.slow  # each solve takes over a minute eagerly
 @pytest.mark.parametrize("coupled", [False, True])
 def test_per_sample_jacobians_give_the_full_jacobians_answer(coupled):
