@@ -270,7 +270,6 @@ def propose_step(h, ratio, order):
     return h * tf.clip_by_value(factor, MIN_FACTOR, MAX_FACTOR)
 
 
-
 def controlled_stepper(solver, func, rtol, atol, options):
     """The :class:`~ode_keras._stepping.Stepper` of an error-controlled driver.
 
