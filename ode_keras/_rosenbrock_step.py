@@ -16,7 +16,7 @@ import collections
 
 import tensorflow as tf
 
-from ode_keras import _jacobian
+from ode_keras import _jacobian, _state
 
 Step = collections.namedtuple("Step", "y1 error coefficients regular")
 Step.__doc__ = """The result of one attempted step.
@@ -67,18 +67,33 @@ def attempt(tableau, func, t, y, h, derivatives, mode):
     gamma = tableau.gamma
     factors = _jacobian.factor(jacobian, gamma * h)
     a, coupling = tableau.matrix("a"), tableau.matrix("C")
-    stages, f_i = [], f0
+    # Stages in float32 at least: half-precision stages would leave the error estimate at
+    # float16's round-off, and the step control rejecting every other step on noise.
+    state, y = y, _widen(y)
+    stages, f_i, dfdt = [], _widen(f0), _widen(dfdt)
     for i in range(tableau.num_stages):
         if i > 0:
-            arguments = _add(y, combine(a[i, :i], stages, y))
-            f_i = func(t + tableau.c[i] * h, arguments)
+            arguments = _narrow(_add(y, combine(a[i, :i], stages, y)), state)
+            f_i = _widen(func(t + tableau.c[i] * h, arguments))
         rhs = _add(_scale(gamma * h, f_i), combine(gamma * coupling[i, :i], stages, y))
         if tableau.d[i] != 0.0:
             rhs = _add(rhs, _scale(gamma * tableau.d[i] * h * h, dfdt))
         stages.append(_jacobian.solve(factors, rhs, y, mode))
     y1 = _add(y, combine(tableau.m, stages, y))
     error = combine(tableau.e, stages, y)
-    return Step(y1, error, _coefficients(tableau, y, y1, stages), factors.regular)
+    coefficients = tuple(tuple(tf.cast(c, v.dtype) for c in per_component) for v, per_component
+                         in zip(state, _coefficients(tableau, y, y1, stages)))
+    return Step(_narrow(y1, state), error, coefficients, factors.regular)
+
+
+def _widen(values):
+    """``values`` in float32 if they are half precision (a no-op otherwise)."""
+    return tuple(tf.cast(v, _state.accumulation_dtype(v.dtype)) for v in values)
+
+
+def _narrow(values, like):
+    """``values`` back in the dtypes of ``like``."""
+    return tuple(tf.cast(v, w.dtype) for v, w in zip(values, like))
 
 
 def _coefficients(tableau, y0, y1, stages):

@@ -218,20 +218,29 @@ def solve(problem, checkpointed_params=None):
                                          options=options)
         ys, s_reached, stats = _checkpoint.integrate(stepper, problem.y0, f0, t,
                                                      checkpointed_params)
-    status = stats["status"]
-    if problem.backward_interval is not None and problem.y0[0].dtype in (tf.float16,
-                                                                         tf.bfloat16):
-        # A half-precision adjoint overflows when a loss scale is too high: the gradients
-        # come out non-finite, and a LossScaleOptimizer skips the step and lowers the scale.
-        # An implicit method meets it as well as Newton iterations stalling on float16's
-        # round-off near its range (at a scale of 2**10 on a small Dense field, not at 1).
-        overflow = tf.equal(status, failures.NON_FINITE) | tf.equal(status,
-                                                                    failures.NEWTON_FAILURE)
-        status = tf.where(overflow, failures.OK, status)
+    status = _loss_scale_overflow_passes(problem, stats["status"])
     failures.check(status, direction * s_reached,
                    max_num_steps=options["max_num_steps"], t_end=problem.t[-1], stats=stats,
                    backward=problem.backward_interval)
     return ys, stats
+
+
+def _loss_scale_overflow_passes(problem, status):
+    """``status`` with the failures a half-precision adjoint meets from overflow made OK.
+
+    A half-precision adjoint overflows when a loss scale is too high: the gradients come out
+    non-finite (the outputs it did not reach are NaN), and a LossScaleOptimizer skips the
+    step and lowers the scale. An implicit method meets it as well as a Jacobian that
+    overflows, or as Newton iterations stalling on float16's round-off near its range (at
+    a scale of 2**10 on a small Dense field, not at 1). Any other solve keeps its status.
+    """
+    if problem.backward_interval is None or problem.y0[0].dtype not in (tf.float16,
+                                                                         tf.bfloat16):
+        return status
+    overflow = (tf.equal(status, failures.NON_FINITE)
+                | tf.equal(status, failures.NON_FINITE_JACOBIAN)
+                | tf.equal(status, failures.NEWTON_FAILURE))
+    return tf.where(overflow, failures.OK, status)
 
 
 def _no_stats():
