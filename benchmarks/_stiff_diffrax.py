@@ -12,8 +12,6 @@ import _stiff_problems as problems
 import numpy as np
 from _stiff_timing import Result, guarded, timed
 
-MAX_STEPS = 20_000
-
 
 def _jax():
     import jax
@@ -42,7 +40,7 @@ def run(problem, rtol, repeats, budget_seconds):
         def solve(y0):
             solution = diffrax.diffeqsolve(
                 term, diffrax.Kvaerno5(), times[0], times[-1], None, y0,
-                saveat=diffrax.SaveAt(ts=times), max_steps=MAX_STEPS,
+                saveat=diffrax.SaveAt(ts=times), max_steps=problems.MAX_STEPS,
                 stepsize_controller=_controller(diffrax, rtol, problem.atol(rtol)))
             return solution.ys, solution.stats
 
@@ -72,7 +70,7 @@ def robertson_gradient(log_rates, times, weights, rtol, atol, adjoint):
     def loss(log_k):
         solution = diffrax.diffeqsolve(
             term, diffrax.Kvaerno5(), 0.0, times[-1], None, jnp.array([1.0, 0.0, 0.0]),
-            args=log_k, saveat=diffrax.SaveAt(ts=times), max_steps=MAX_STEPS,
+            args=log_k, saveat=diffrax.SaveAt(ts=times), max_steps=problems.MAX_STEPS,
             stepsize_controller=_controller(diffrax, rtol, atol), adjoint=chosen)
         return jnp.sum((solution.ys * jnp.asarray(weights)) ** 2)
 

@@ -16,7 +16,6 @@ import functools
 
 import _stiff_problems as problems
 import numpy as np
-from _stiff_tensorflow import MAX_NUM_STEPS
 from _stiff_timing import Result, guarded, timed
 from scipy.integrate import solve_ivp
 
@@ -95,7 +94,7 @@ def ode_keras_gradient(method, path, jit_compile):
     def value_and_grad():
         with tf.GradientTape() as tape:
             ys = odeint(func, tf.constant([1.0, 0.0, 0.0], tf.float64), times, method=method,
-                        rtol=RTOL, atol=ATOL, options={"max_num_steps": MAX_NUM_STEPS},
+                        rtol=RTOL, atol=ATOL, options={"max_num_steps": problems.MAX_STEPS},
                         gradient=path)
             loss = tf.reduce_sum(tf.square(ys[1:] * weights))
         return loss, tape.gradient(loss, log_k)
@@ -108,7 +107,7 @@ def tfp_gradient():
     import tensorflow as tf
     import tensorflow_probability as tfp
 
-    solver = tfp.math.ode.BDF(rtol=RTOL, atol=ATOL, max_num_steps=MAX_NUM_STEPS)
+    solver = tfp.math.ode.BDF(rtol=RTOL, atol=ATOL, max_num_steps=problems.MAX_STEPS)
     times = tf.constant(TIMES, tf.float64)
     weights = tf.constant(WEIGHTS, tf.float64)
 

@@ -28,6 +28,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 REFERENCE_RTOL = 1e-12
+MAX_STEPS = 20_000
+"""Every solver's step budget, in the solves and the gradients alike."""
 ROBERTSON_RATES = (0.04, 3e7, 1e4)
 
 

@@ -14,8 +14,6 @@ import _stiff_problems as problems
 import tensorflow as tf
 from _stiff_timing import Result, guarded, timed
 
-MAX_NUM_STEPS = 20_000
-
 
 def implicit_methods():
     """``(adaptive, fixed)``: the names of ode_keras's implicit methods, sorted, in two lists."""
@@ -41,7 +39,7 @@ def run_ode_keras(problem, method, rtol, repeats, budget_seconds, jit_compile=Fa
 
     name = f"ode_keras {method}" + (", XLA" if jit_compile else "")
     times = tf.constant(problem.times, tf.float64)
-    options = {"max_num_steps": MAX_NUM_STEPS}
+    options = {"max_num_steps": problems.MAX_STEPS}
 
     @tf.function(jit_compile=jit_compile)
     def solve(y0):
@@ -73,7 +71,7 @@ def run_tfp_bdf(problem, rtol, repeats, budget_seconds):
     import tensorflow_probability as tfp
 
     name = "TFP BDF"
-    solver = tfp.math.ode.BDF(rtol=rtol, atol=problem.atol(rtol), max_num_steps=MAX_NUM_STEPS)
+    solver = tfp.math.ode.BDF(rtol=rtol, atol=problem.atol(rtol), max_num_steps=problems.MAX_STEPS)
     times = tf.constant(problem.times, tf.float64)
 
     @tf.function
