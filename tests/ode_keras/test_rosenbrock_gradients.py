@@ -91,14 +91,22 @@ def test_backprop_and_checkpoint_gradients_equal_finite_differences_in_float64()
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-13)
 
 
+def assert_equals_graph_mode(gradient, y0, t, tolerances, **variant):
+    """The loss and gradients run with ``variant`` (``eager=True``, ``jit_compile=True``)
+    equal graph mode's: the loss to ``tolerances[0]`` relative, the gradients to
+    ``tolerances[1:]`` (rtol, atol)."""
+    value, grads = gradient_problem(tf.float64, gradient)[0](y0, t)
+    other_value, other_grads = gradient_problem(tf.float64, gradient, **variant)[0](y0, t)
+    value_rtol, rtol, atol = tolerances
+    np.testing.assert_allclose(other_value.numpy(), value.numpy(), rtol=value_rtol)
+    for got, want in zip(other_grads, grads):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("gradient", ["backprop", "adjoint"])
 def test_eager_gradients_equal_graph_modes(gradient):
     y0, t = tf.constant([1.0, 0.0, 0.0], tf.float64), tf.constant([0.0, 0.12, 0.2], tf.float64)
-    value, grads = gradient_problem(tf.float64, gradient, eager=True)[0](y0, t)
-    graph_value, graph_grads = gradient_problem(tf.float64, gradient)[0](y0, t)
-    np.testing.assert_allclose(value.numpy(), graph_value.numpy(), rtol=1e-13)
-    for got, want in zip(grads, graph_grads):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-11, atol=1e-14)
+    assert_equals_graph_mode(gradient, y0, t, (1e-13, 1e-11, 1e-14), eager=True)
 
 
 @pytest.mark.slow
@@ -123,11 +131,7 @@ def test_xla_gives_graph_modes_gradients(gradient):
     # Backprop differentiates through every step's Jacobian: a pfor Jacobian there did not
     # compile (its gradient turned the func's slices y[0] into non-constant shapes).
     y0, t = inputs(tf.float64)
-    value, grads = gradient_problem(tf.float64, gradient)[0](y0, t)
-    xla_value, xla_grads = gradient_problem(tf.float64, gradient, jit_compile=True)[0](y0, t)
-    np.testing.assert_allclose(xla_value.numpy(), value.numpy(), rtol=1e-12)
-    for got, want in zip(xla_grads, grads):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-13)
+    assert_equals_graph_mode(gradient, y0, t, (1e-12, 1e-10, 1e-13), jit_compile=True)
 
 
 @pytest.mark.slow
